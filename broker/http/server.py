@@ -1,0 +1,77 @@
+"""The HTTP/1.1 front door: binds a listening socket, hands connections to ``HttpProtocol``, stops gracefully.
+
+Shutdown follows the order that loses no answered work: stop accepting, close idle keep-alive connections at once,
+let requests already received finish until the grace deadline, then cancel the handlers still running and drop
+their sockets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+
+from broker.http.protocol import HttpProtocol, ServerState
+from broker.http.types import HttpHandler
+
+logger = logging.getLogger(__name__)
+
+CANCEL_WAIT_SECONDS = 1.0  # how long stop() waits for cancelled handlers to unwind before giving up on them
+
+
+class HttpServer:
+    """An HTTP/1.1 server for one handler, with exact ``(method, path)`` routes taking precedence over it."""
+
+    def __init__(self, handler: HttpHandler, host: str, port: int, *, max_body_bytes: int = 2_200_000,
+                 routes: Mapping[tuple[str, str], HttpHandler] | None = None) -> None:
+        self._state = ServerState(handler, routes, max_body_bytes)
+        self._host = host
+        self._port = port
+        self._server: asyncio.Server | None = None
+
+    @property
+    def host(self) -> str:
+        """The bound address (after ``start``), e.g. ``127.0.0.1``."""
+        return self._host
+
+    @property
+    def port(self) -> int:
+        """The bound port (after ``start``); the real one when 0 was asked for."""
+        return self._port
+
+    async def start(self) -> None:
+        """Bind and start accepting connections."""
+        if self._server is not None:
+            raise RuntimeError("HttpServer already started")
+        loop = asyncio.get_running_loop()
+        state = self._state
+        self._server = await loop.create_server(lambda: HttpProtocol(state), self._host, self._port,
+                                                reuse_address=True, backlog=1024)
+        # With a host name resolving to several addresses and port 0, each socket gets its own port: we report the
+        # first. Bind to a literal address when the port matters.
+        sockname = self._server.sockets[0].getsockname()
+        self._host, self._port = str(sockname[0]), int(sockname[1])
+        logger.info("HTTP server listening on %s:%d", self._host, self._port)
+
+    async def stop(self, grace: float) -> None:
+        """Stop accepting; finish in-flight requests until ``grace`` seconds pass; then cancel the rest and close."""
+        server = self._server
+        if server is None:
+            return
+        self._server = None
+        server.close()
+        state = self._state
+        state.begin_drain()
+        try:
+            if not state.drained.is_set():
+                await asyncio.wait_for(state.drained.wait(), timeout=max(grace, 0.0))
+        except TimeoutError:
+            tasks = state.abort_all()
+            logger.warning("HTTP server stop: grace of %.1fs over, cancelled %d running request(s)",
+                           grace, len(tasks))
+            if tasks:
+                _, pending = await asyncio.wait(tasks, timeout=CANCEL_WAIT_SECONDS)
+                if pending:
+                    logger.error("HTTP server stop: %d handler(s) ignored cancellation", len(pending))
+        await server.wait_closed()
+        logger.info("HTTP server on %s:%d stopped", self._host, self._port)
