@@ -1,0 +1,47 @@
+"""SQS table names, their key layouts, and the opaque receipt-handle codec.
+
+    queues    keys.text(account, name)          -> [queue_id, type, attributes, tags, created, modified, last_purge]
+    messages  keys.u64_pair(queue_id, seq)      -> the immutable message (StoredMessage fields + initial visible_at)
+    msgstate  keys.u64_pair(queue_id, seq)      -> [visible_at, receive_count, first_receive_ts, receipt, received_at]
+                                                   (only once a message has been received)
+
+``queue_id`` is the log index of the CreateQueue entry; ``seq`` is ``index * 16 + position in the batch`` of the
+SendMessages entry, so both are unique, increasing and identical on every node. Keys are big-endian, so a scan
+returns a queue's messages in send order.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import struct
+
+from storage import keys
+
+QUEUES = "sqs_queues"
+MESSAGES = "sqs_messages"
+MSGSTATE = "sqs_msgstate"
+
+queue_key = keys.text
+message_key = keys.u64_pair
+message_key_from = keys.u64_pair_from
+
+_HANDLE = struct.Struct(">BQQQ")  # version, queue id, seq, receive index
+_HANDLE_VERSION = 1
+
+
+def make_receipt_handle(queue_id: int, seq: int, receive_index: int) -> str:
+    """An opaque handle naming one receive of one message (a later receive gives a different one)."""
+    return base64.b64encode(_HANDLE.pack(_HANDLE_VERSION, queue_id, seq, receive_index)).decode()
+
+
+def parse_receipt_handle(handle: str) -> tuple[int, int, int] | None:
+    """(queue id, seq, receive index), or None when ``handle`` is not one of ours."""
+    try:
+        raw = base64.b64decode(handle.encode(), validate=True)
+    except (binascii.Error, ValueError, UnicodeEncodeError):
+        return None
+    if len(raw) != _HANDLE.size or raw[0] != _HANDLE_VERSION:
+        return None
+    _, queue_id, seq, receive_index = _HANDLE.unpack(raw)
+    return queue_id, seq, receive_index

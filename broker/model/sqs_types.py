@@ -1,0 +1,58 @@
+"""Plain value types and limits shared by the SQS model, its validation and the service layer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# (name, data type, string value, binary value): exactly one of the two values is set.
+MessageAttribute = tuple[str, str, str | None, bytes | None]
+
+MAX_BATCH_ENTRIES = 10
+MAX_BATCH_BYTES = 1_048_576
+MAX_MESSAGE_ATTRIBUTES = 10
+MAX_IN_FLIGHT = 120_000
+MAX_LIST_QUEUES = 1000
+PURGE_INTERVAL_MS = 60_000
+MAX_RECEIVE = 10
+MAX_WAIT_SECONDS = 20
+MAX_VISIBILITY_TIMEOUT = 43_200
+MAX_DELAY_SECONDS = 900
+QUEUE_TYPE_STANDARD = 0  # FIFO queues will be type 1
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    """The immutable part of a message, as persisted in the ``messages`` table."""
+
+    message_id: str
+    body: str
+    attributes: tuple[MessageAttribute, ...]
+    md5_body: str
+    md5_attributes: str | None
+    sent_ts: int
+    sender_id: str
+    system_attributes: tuple[MessageAttribute, ...] = ()  # AWSTraceHeader only, for now
+    md5_system_attributes: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReceivedMessage:
+    """One message handed out by a receive: its immutable part plus the state at that receive."""
+
+    message: StoredMessage
+    receipt_handle: str
+    receive_count: int
+    first_receive_ts: int
+
+
+@dataclass(frozen=True, slots=True)
+class QueueInfo:
+    """What reads return about a queue (a snapshot; attributes are the settable ones as strings)."""
+
+    account: str
+    name: str
+    queue_id: int
+    attributes: dict[str, str]
+    tags: dict[str, str]
+    created_ts: int
+    modified_ts: int
