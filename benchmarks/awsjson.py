@@ -1,0 +1,132 @@
+"""AWS JSON 1.0 / 1.1 calls over the raw HTTP client, shaped exactly like botocore's requests.
+
+Each call carries ``X-Amz-Target``, ``Content-Type: application/x-amz-json-1.x``, a real SigV4 ``Authorization``
+(dummy credentials), ``X-Amz-Date``, botocore's invocation headers and, for SQS, ``x-amzn-query-mode: true``.
+Bodies are serialised with orjson; scenarios may pass pre-built bodies to keep generator CPU low.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+
+from benchmarks.http1 import HttpConnection, HttpResponse
+from benchmarks.sigv4 import AmzClock, SigV4Signer
+
+USER_AGENT = "raftmq-bench/0.1 md/Botocore#compatible"
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where and as whom to send requests; picklable, so worker processes receive it as is."""
+
+    endpoint: str
+    region: str = "us-east-1"
+    access_key: str = "AKIDRAFTMQBENCH00000"
+    secret_key: str = "raftmq-bench-secret"  # dummy: the server accepts any credential for now
+
+    @property
+    def host_port(self) -> tuple[str, int]:
+        parts = urlsplit(self.endpoint)
+        if parts.scheme != "http" or not parts.hostname:
+            raise ValueError(f"only http://HOST[:PORT] endpoints are supported, got {self.endpoint!r}")
+        return parts.hostname, parts.port or 80
+
+
+@dataclass(frozen=True, slots=True)
+class JsonService:
+    """The wire constants of one AWS JSON service."""
+
+    signing_name: str
+    target_prefix: str
+    json_version: str
+    query_compatible: bool = False
+
+
+SQS = JsonService("sqs", "AmazonSQS", "1.0", query_compatible=True)
+KINESIS = JsonService("kinesis", "Kinesis_20131202", "1.1")
+
+
+class AwsError(Exception):
+    """An error response (HTTP status >= 300), with the AWS error code as botocore would report it."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(f"{code} (HTTP {status}): {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def error_from(response: HttpResponse) -> AwsError:
+    """Decode an AWS JSON error: ``__type`` (``ns#Code``) names it; unparseable bodies become ``HTTP<status>``."""
+    code = f"HTTP{response.status}"
+    message = ""
+    try:
+        data = orjson.loads(response.body)
+    except orjson.JSONDecodeError:
+        data = None
+    if isinstance(data, dict):
+        raw = data.get("__type") or data.get("code") or ""
+        if isinstance(raw, str) and raw:
+            code = raw.rsplit("#", 1)[-1].split(":", 1)[0]
+        msg = data.get("message") or data.get("Message") or ""
+        message = msg if isinstance(msg, str) else str(msg)
+    return AwsError(response.status, code, message)
+
+
+def _invocation_id() -> str:
+    h = os.urandom(16).hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+class AwsJsonClient:
+    """One keep-alive connection that speaks one AWS JSON service."""
+
+    def __init__(self, target: Target, service: JsonService = SQS, timeout: float = 30.0) -> None:
+        host, port = target.host_port
+        self.connection = HttpConnection(host, port, timeout)
+        self._host_header = host if port == 80 else f"{host}:{port}"
+        self._service = service
+        self._content_type = f"application/x-amz-json-{service.json_version}"
+        self._signer = SigV4Signer(target.access_key, target.secret_key, target.region, service.signing_name)
+        self._clock = AmzClock()
+
+    def build_request(self, operation: str, body: bytes) -> bytes:
+        """The complete request (head + body) for ``operation``, signed now."""
+        amz_date = self._clock.now()
+        signed = [("x-amz-target", f"{self._service.target_prefix}.{operation}"),
+                  ("content-type", self._content_type)]
+        if self._service.query_compatible:
+            signed.append(("x-amzn-query-mode", "true"))
+        signed += [("x-amz-date", amz_date), ("host", self._host_header)]
+        auth = self._signer.authorization(amz_date, signed, body)
+        head = (f"POST / HTTP/1.1\r\nHost: {self._host_header}\r\nX-Amz-Target: {signed[0][1]}\r\n"
+                f"Content-Type: {self._content_type}\r\n"
+                + ("x-amzn-query-mode: true\r\n" if self._service.query_compatible else "")
+                + f"User-Agent: {USER_AGENT}\r\nX-Amz-Date: {amz_date}\r\nAuthorization: {auth}\r\n"
+                f"amz-sdk-invocation-id: {_invocation_id()}\r\namz-sdk-request: attempt=1\r\n"
+                f"Content-Length: {len(body)}\r\n\r\n")
+        return head.encode("latin-1") + body
+
+    async def call_raw(self, operation: str, body: bytes) -> HttpResponse:
+        """Send a pre-serialised JSON body; returns the response whatever its status."""
+        return await self.connection.request(self.build_request(operation, body))
+
+    async def call(self, operation: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """Send ``payload``; returns the decoded result or raises ``AwsError``."""
+        response = await self.call_raw(operation, orjson.dumps(payload))
+        if response.status >= 300:
+            raise error_from(response)
+        if not response.body:
+            return {}
+        result = orjson.loads(response.body)
+        if not isinstance(result, dict):
+            raise AwsError(response.status, "MalformedResponse", "JSON result is not an object")
+        return result
+
+    def close(self) -> None:
+        self.connection.close()

@@ -1,0 +1,124 @@
+"""Command line: ``python -m benchmarks run SCENARIO [options]`` and ``python -m benchmarks list``.
+
+Where the server comes from: ``--target URL`` (already running; its pid is found through ``/proc`` when it listens
+locally, or given with ``--server-pid``), ``--spawn-server`` (``raftmq serve`` on a temp dir and port 0, stopped
+afterwards; ``--server-profile OUT`` runs it under cProfile) or ``--spawn-cmd 'CMD ... {port}'`` (any other
+server, e.g. moto, for a baseline measured the same way).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import os
+import platform
+import shlex
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+
+from benchmarks import procstat, report, runner
+from benchmarks.awsjson import Target
+from benchmarks.scenarios import SCENARIOS
+from benchmarks.server import SpawnedCommand, SpawnedServer
+
+_LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "0.0.0.0", "[::1]"}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description="RaftMQ load harness")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="list the scenarios")
+    run = sub.add_parser("run", help="run a scenario")
+    scen = run.add_subparsers(dest="scenario", required=True, metavar="SCENARIO")
+    for spec in SCENARIOS.values():
+        p = scen.add_parser(spec.name, help=spec.help, description=spec.help)
+        _add_common(p)
+        spec.add_arguments(p)
+    return parser
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--target", help="endpoint of a running server, e.g. http://127.0.0.1:4566")
+    where.add_argument("--spawn-server", action="store_true", help="start raftmq serve on a temp dir and port 0")
+    where.add_argument("--spawn-cmd", help="start this server command ({port} = a free port) for a baseline")
+    p.add_argument("--server-pid", type=int, help="pid whose CPU to measure (default: found via /proc)")
+    p.add_argument("--server-profile", metavar="OUT", help="with --spawn-server: cProfile the server into OUT")
+    p.add_argument("--server-arg", action="append", default=[], help="extra argument for raftmq serve (repeatable)")
+    p.add_argument("--processes", type=int, default=2, help="worker processes (default 2)")
+    p.add_argument("--connections", type=int, default=8, help="connections per worker process (default 8)")
+    p.add_argument("--duration", type=float, default=20.0, help="seconds per run (default 20)")
+    p.add_argument("--repeat", type=int, default=1, help="runs to make; the summary gives medians (default 1)")
+    p.add_argument("--json", metavar="OUT", help="write all runs and their medians as JSON")
+    p.add_argument("--region", default="us-east-1")
+    p.add_argument("--access-key", default=Target.__dataclass_fields__["access_key"].default)
+    p.add_argument("--secret-key", default=Target.__dataclass_fields__["secret_key"].default)
+    p.add_argument("--no-progress", action="store_true", help="no per-second progress lines")
+    p.add_argument("--no-uvloop", action="store_true", help="use asyncio's default loop in the workers")
+
+
+def machine_info() -> dict[str, Any]:
+    model = "unknown"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return {"date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"), "nproc": os.cpu_count(),
+            "cpu_model": model, "python": platform.python_version(), "platform": platform.platform()}
+
+
+@contextlib.contextmanager
+def _server(args: argparse.Namespace) -> Iterator[tuple[str, int | None]]:
+    """Yields (endpoint, pid to measure)."""
+    if args.spawn_server:
+        with SpawnedServer(args.server_arg, profile_out=args.server_profile) as srv:
+            print(f"spawned: {srv.ready_line}", file=sys.stderr)
+            yield srv.endpoint, args.server_pid or srv.pid
+        print(f"server stopped with exit code {srv.returncode}", file=sys.stderr)
+    elif args.spawn_cmd:
+        with SpawnedCommand(args.spawn_cmd) as cmd:
+            print(f"spawned: {shlex.join(cmd.argv)} (pid {cmd.pid})", file=sys.stderr)
+            yield cmd.endpoint, args.server_pid or cmd.pid
+    else:
+        pid = args.server_pid
+        parts = urlsplit(args.target)
+        if pid is None and parts.hostname in _LOCAL_HOSTS and parts.port:
+            pid = procstat.find_listening_pid(parts.port)
+        yield args.target, pid
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "list":
+        for spec in SCENARIOS.values():
+            print(f"{spec.name:<16}{spec.help}")
+        return 0
+    if args.repeat < 1:
+        raise SystemExit("--repeat must be >= 1")
+    spec = SCENARIOS[args.scenario]
+    results: list[runner.RunResult] = []
+    with _server(args) as (endpoint, pid):
+        if pid is None:
+            print("server pid unknown: CPU per message will not be reported (use --server-pid)", file=sys.stderr)
+        target = Target(endpoint, args.region, args.access_key, args.secret_key)
+        config = runner.RunConfig(args.processes, args.connections, args.duration, pid, not args.no_progress,
+                                  not args.no_uvloop)
+        for i in range(args.repeat):
+            result = runner.run(spec.from_args(args), target, config)
+            results.append(result)
+            print(f"--- run {i + 1}/{args.repeat}\n{report.summary(result)}", flush=True)
+    if len(results) > 1:
+        print(report.median_summary(results), flush=True)
+    if args.json:
+        extra = {"command": shlex.join(["python", "-m", "benchmarks", *(argv or sys.argv[1:])]),
+                 "endpoint": endpoint, "machine": machine_info()}
+        Path(args.json).write_bytes(orjson.dumps(report.to_json(results, extra), option=orjson.OPT_INDENT_2))
+    failed = any(r.failures for r in results) or not any(r.total for r in results)
+    return 1 if failed else 0

@@ -1,0 +1,71 @@
+"""Human summary (stderr/stdout) and JSON of one run or of repeated runs (medians)."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+from typing import Any
+
+from benchmarks.runner import RunResult
+
+_PCTS = ("p50", "p95", "p99", "p99.9")
+
+
+def _fmt(value: float | None, digits: int = 1) -> str:
+    return "n/a" if value is None else f"{value:,.{digits}f}"
+
+
+def summary(result: RunResult) -> str:
+    cfg = result.config
+    lines = [
+        f"{result.scenario}: {cfg.processes} processes x {cfg.connections} connections, {cfg.duration:g} s "
+        f"(elapsed {result.elapsed:.1f} s) {result.params}",
+        f"  {result.headline}: {result.total:,} {result.unit} -> {result.rate:,.0f} {result.unit}/s",
+        "  counters: " + ", ".join(f"{k} {v:,}" for k, v in sorted(result.counters.items())),
+        f"  server CPU: {_fmt(result.server_cpu_seconds, 2)} s = {_fmt(result.server_cpu_us_per_unit)} "
+        f"CPU-us/{result.unit.rstrip('s')} (pid {cfg.server_pid if cfg.server_pid is not None else 'unknown'})",
+        f"  generator CPU: {result.client_cpu_seconds:,.2f} s = {_fmt(result.client_cpu_us_per_unit)} "
+        f"CPU-us/{result.unit.rstrip('s')}",
+        "  errors: " + (", ".join(f"{k} {v:,}" for k, v in sorted(result.errors.items())) or "none"),
+    ]
+    lines.extend(f"  FAILURE {f}" for f in result.failures)
+    lines.append(f"  {'latency (us)':<20}{'count':>10}" + "".join(f"{p:>9}" for p in _PCTS) + f"{'max':>9}")
+    for call, hist in sorted(result.latency.items()):
+        pct = hist.percentiles()
+        lines.append(f"  {call:<20}{hist.count:>10,}" + "".join(f"{pct[p]:>9,}" for p in _PCTS)
+                     + f"{hist.max:>9,}")
+    return "\n".join(lines)
+
+
+def median_of(results: Sequence[RunResult]) -> dict[str, Any]:
+    """Medians across repeated runs of rate, server and generator CPU per unit, and each latency percentile."""
+    def med(values: Sequence[float | None]) -> float | None:
+        present = [v for v in values if v is not None]
+        return round(statistics.median(present), 2) if present else None
+
+    calls = sorted({c for r in results for c in r.latency})
+    return {
+        "runs": len(results),
+        "rate_per_s": med([r.rate for r in results]),
+        "server_cpu_us_per_unit": med([r.server_cpu_us_per_unit for r in results]),
+        "client_cpu_us_per_unit": med([r.client_cpu_us_per_unit for r in results]),
+        "errors": sum(sum(r.errors.values()) for r in results),
+        "latency_us": {c: {p: med([float(r.latency[c].percentile(float(p[1:]))) if c in r.latency else None
+                                   for r in results]) for p in _PCTS} for c in calls},
+    }
+
+
+def median_summary(results: Sequence[RunResult]) -> str:
+    med = median_of(results)
+    unit = results[0].unit
+    lines = [f"median of {med['runs']} runs: {_fmt(med['rate_per_s'], 0)} {unit}/s, server "
+             f"{_fmt(med['server_cpu_us_per_unit'])} CPU-us/{unit.rstrip('s')}, generator "
+             f"{_fmt(med['client_cpu_us_per_unit'])} CPU-us/{unit.rstrip('s')}, errors {med['errors']:,}",
+             "  runs (rate/s): " + ", ".join(f"{r.rate:,.0f}" for r in results)]
+    for call, pct in med["latency_us"].items():
+        lines.append(f"  {call:<20}" + "  ".join(f"{p} {_fmt(v, 0)}" for p, v in pct.items()))
+    return "\n".join(lines)
+
+
+def to_json(results: Sequence[RunResult], extra: dict[str, Any]) -> dict[str, Any]:
+    return {**extra, "median": median_of(results), "runs": [r.to_dict() for r in results]}

@@ -1,0 +1,227 @@
+"""Closed-loop driver: P worker processes x C connections each, a shared deadline, live progress, merged results.
+
+Why processes: one Python process saturates one core long before the server does; several processes let the
+generator use what the server leaves. Workers are spawned (not forked) so no parent state leaks into them. They
+connect lazily, start together on an event, stop starting new cycles at a deadline on the system-wide monotonic
+clock, and send their totals back through a queue. Server CPU is read from ``/proc`` just before the start event and
+just after the last worker reports, so setup and teardown are outside the window.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing as mp
+import queue as queue_mod
+import resource
+import sys
+import time
+import traceback
+from collections.abc import Callable, Coroutine, MutableSequence
+from dataclasses import dataclass
+from multiprocessing.sharedctypes import Synchronized
+from typing import Any, TextIO
+
+from benchmarks import procstat
+from benchmarks.awsjson import Target
+from benchmarks.histogram import LogHistogram
+from benchmarks.scenarios.base import Scenario
+from benchmarks.stats import WorkerResult, WorkerStats, merge
+
+START_TIMEOUT_S = 60.0
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    processes: int = 2
+    connections: int = 8  # per process
+    duration: float = 20.0
+    server_pid: int | None = None
+    progress: bool = True
+    uvloop: bool = True
+
+    def __post_init__(self) -> None:
+        if self.processes < 1 or self.connections < 1:
+            raise ValueError("--processes and --connections must be >= 1")
+        if self.duration <= 0:
+            raise ValueError("--duration must be > 0")
+
+
+@dataclass
+class RunResult:
+    scenario: str
+    unit: str
+    headline: str
+    params: dict[str, object]
+    config: RunConfig
+    elapsed: float
+    counters: dict[str, int]
+    errors: dict[str, int]
+    latency: dict[str, LogHistogram]
+    client_cpu_seconds: float
+    server_cpu_seconds: float | None
+    failures: list[str]
+
+    @property
+    def total(self) -> int:
+        return self.counters.get(self.headline, 0)
+
+    @property
+    def rate(self) -> float:
+        return self.total / self.elapsed if self.elapsed > 0 else 0.0
+
+    @property
+    def server_cpu_us_per_unit(self) -> float | None:
+        if self.server_cpu_seconds is None or self.total == 0:
+            return None
+        return self.server_cpu_seconds * 1e6 / self.total
+
+    @property
+    def client_cpu_us_per_unit(self) -> float | None:
+        return self.client_cpu_seconds * 1e6 / self.total if self.total else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "scenario": self.scenario, "params": self.params,
+            "processes": self.config.processes, "connections_per_process": self.config.connections,
+            "duration_s": self.config.duration, "elapsed_s": round(self.elapsed, 3), "unit": self.unit,
+            "total": self.total, "rate_per_s": round(self.rate, 1), "counters": self.counters, "errors": self.errors,
+            "server_pid": self.config.server_pid,
+            "server_cpu_s": self.server_cpu_seconds, "server_cpu_us_per_unit": _round(self.server_cpu_us_per_unit),
+            "client_cpu_s": round(self.client_cpu_seconds, 3),
+            "client_cpu_us_per_unit": _round(self.client_cpu_us_per_unit),
+            "latency_us": {k: h.summary() for k, h in sorted(self.latency.items())},
+            "failures": self.failures,
+        }
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
+
+
+def _server_cpu(pid: int | None) -> float | None:
+    if pid is None:
+        return None
+    try:
+        return procstat.cpu_seconds(pid)
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def run(scenario: Scenario, target: Target, config: RunConfig, log: TextIO = sys.stderr) -> RunResult:
+    """Set the scenario up, drive it for ``config.duration`` seconds, tear it down, return merged results."""
+    asyncio.run(scenario.setup(target))
+    try:
+        return _drive(scenario, target, config, log)
+    finally:
+        asyncio.run(scenario.teardown(target))
+
+
+def _drive(scenario: Scenario, target: Target, config: RunConfig, log: TextIO) -> RunResult:
+    ctx = mp.get_context("spawn")
+    progress = ctx.RawArray("q", config.processes)
+    errors = ctx.RawArray("q", config.processes)
+    deadline = ctx.Value("d", 0.0, lock=False)
+    go = ctx.Event()
+    ready: mp.Queue[int] = ctx.Queue()
+    results: mp.Queue[WorkerResult] = ctx.Queue()
+    workers = [ctx.Process(target=worker_main, name=f"bench-worker-{i}",
+                           args=(i, scenario, target, config, progress, errors, deadline, go, ready, results))
+               for i in range(config.processes)]
+    for w in workers:
+        w.start()
+    try:
+        for _ in workers:
+            ready.get(timeout=START_TIMEOUT_S)
+        cpu0 = _server_cpu(config.server_pid)
+        start = time.monotonic()
+        deadline.value = start + config.duration
+        go.set()
+        collected = _collect(results, workers, config, progress, errors, start, log, scenario.unit)
+        elapsed = time.monotonic() - start
+        cpu1 = _server_cpu(config.server_pid)
+    finally:
+        for w in workers:
+            w.join(timeout=10)
+            if w.is_alive():
+                w.kill()
+                w.join()
+    merged = merge(collected)
+    server_cpu = None if cpu0 is None or cpu1 is None else round(cpu1 - cpu0, 3)
+    return RunResult(scenario.name, scenario.unit, scenario.headline, scenario.describe(), config, elapsed,
+                     merged.counters, merged.errors, merged.latency, merged.client_cpu_seconds, server_cpu,
+                     merged.failures)
+
+
+def _collect(results: mp.Queue[WorkerResult], workers: list[Any], config: RunConfig,
+             progress: MutableSequence[int], errors: MutableSequence[int], start: float, log: TextIO,
+             unit: str) -> list[WorkerResult]:
+    """Gather one result per worker, printing a progress line every second meanwhile."""
+    collected: list[WorkerResult] = []
+    last_total, last_t = 0, start
+    cpu_last = _server_cpu(config.server_pid)
+    next_tick = start + 1.0
+    hard_deadline = start + config.duration + START_TIMEOUT_S
+    while len(collected) < len(workers):
+        now = time.monotonic()
+        if now > hard_deadline:
+            raise RuntimeError(f"workers did not finish within {START_TIMEOUT_S:.0f} s after the deadline")
+        try:
+            collected.append(results.get(timeout=max(0.0, next_tick - now)))
+            continue
+        except queue_mod.Empty:
+            pass
+        if not any(w.is_alive() for w in workers) and results.empty():
+            raise RuntimeError("all workers exited without reporting (see their stderr)")
+        now = time.monotonic()
+        next_tick = now + 1.0
+        total = sum(progress)
+        if config.progress:
+            cpu_now = _server_cpu(config.server_pid)
+            cpu_text = ""
+            if cpu_now is not None and cpu_last is not None:
+                cpu_text = f"  server CPU {100 * (cpu_now - cpu_last) / (now - last_t):5.1f}%"
+                cpu_last = cpu_now
+            print(f"[{now - start:6.1f}s] {(total - last_total) / (now - last_t):10,.0f} {unit}/s  "
+                  f"total {total:,}  errors {sum(errors):,}{cpu_text}", file=log, flush=True)
+        last_total, last_t = total, now
+    return collected
+
+
+def worker_main(index: int, scenario: Scenario, target: Target, config: RunConfig,
+                progress: MutableSequence[int], errors: MutableSequence[int], deadline: Synchronized[float],
+                go: Any, ready: mp.Queue[int], results: mp.Queue[WorkerResult]) -> None:
+    """Entry point of one worker process."""
+    stats = WorkerStats(scenario.headline, progress, errors, index)
+    ready.put(index)
+    go.wait()
+    end = float(deadline.value)
+    usage0 = resource.getrusage(resource.RUSAGE_SELF)
+    failure = None
+    try:
+        _run_loop(_connections(scenario, target, config, stats, lambda: time.monotonic() >= end, index),
+                  config.uvloop)
+    except BaseException:  # report the crash to the parent instead of dying silently
+        failure = f"worker {index}: {traceback.format_exc()}"
+    usage1 = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = (usage1.ru_utime - usage0.ru_utime) + (usage1.ru_stime - usage0.ru_stime)
+    result = stats.snapshot(cpu)
+    result.failure = failure
+    results.put(result)
+
+
+async def _connections(scenario: Scenario, target: Target, config: RunConfig, stats: WorkerStats,
+                       stopping: Callable[[], bool], index: int) -> None:
+    async with asyncio.TaskGroup() as group:
+        for c in range(config.connections):
+            group.create_task(scenario.run_connection(target, stats, stopping, index * config.connections + c))
+
+
+def _run_loop(main: Coroutine[Any, Any, None], use_uvloop: bool) -> None:
+    try:
+        import uvloop
+    except ImportError:  # optional: the harness also runs where only the standard loop exists
+        use_uvloop = False
+    if use_uvloop:
+        uvloop.run(main)
+    else:
+        asyncio.run(main)

@@ -1,0 +1,10 @@
+"""Scenario registry: the name given to ``python -m benchmarks run NAME`` -> its spec."""
+
+from __future__ import annotations
+
+from benchmarks.scenarios import sqs_cycle
+from benchmarks.scenarios.base import Scenario, ScenarioSpec
+
+SCENARIOS: dict[str, ScenarioSpec] = {spec.name: spec for spec in (sqs_cycle.SPEC,)}
+
+__all__ = ["SCENARIOS", "Scenario", "ScenarioSpec"]

@@ -1,0 +1,190 @@
+"""``sqs-cycle``: each connection loops SendMessageBatch -> ReceiveMessage -> DeleteMessageBatch of what it got.
+
+Throughput counts messages fully cycled (deleted). The generator checks what botocore checks (MD5 of bodies on send
+and receive) and counts any mismatch as an error, so a fast but wrong server cannot post a good figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from benchmarks.awsjson import AwsJsonClient, Target, error_from
+from benchmarks.http1 import HttpConnectionError
+from benchmarks.scenarios.base import ScenarioSpec
+from benchmarks.stats import WorkerStats
+
+SEND, RECEIVE, DELETE = "SendMessageBatch", "ReceiveMessage", "DeleteMessageBatch"
+_BACKOFF_S = 0.05  # after a connection failure, so a dead server does not turn the generator into a busy loop
+
+
+def _md5(text: str) -> str:
+    return hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
+
+
+@dataclass
+class SqsCycle:
+    """Options of the scenario plus the queue URL found at setup (shipped to workers by pickling)."""
+
+    batch: int = 10
+    body_size: int = 100
+    wait_seconds: int = 1
+    queue: str | None = None
+    keep_queue: bool = False
+    queue_url: str = ""
+    _created: bool = field(default=False, repr=False)
+
+    name = "sqs-cycle"
+    headline = "deleted"
+    unit = "msgs"
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.batch <= 10:
+            raise ValueError("--batch must be in [1, 10] (the SQS batch limit)")
+        if self.body_size < 8:
+            raise ValueError("--body-size must be >= 8")
+        if not 0 <= self.wait_seconds <= 20:
+            raise ValueError("--wait-seconds must be in [0, 20]")
+
+    def describe(self) -> dict[str, object]:
+        return {"batch": self.batch, "body_size": self.body_size, "wait_seconds": self.wait_seconds,
+                "queue_url": self.queue_url}
+
+    async def setup(self, target: Target) -> None:
+        name = self.queue or f"bench-{os.getpid()}-{int(time.time())}"
+        client = AwsJsonClient(target)
+        try:
+            self.queue_url = str((await client.call("CreateQueue", {"QueueName": name}))["QueueUrl"])
+        finally:
+            client.close()
+        self._created = self.queue is None
+
+    async def teardown(self, target: Target) -> None:
+        if not self._created or self.keep_queue:
+            return
+        client = AwsJsonClient(target)
+        try:
+            await client.call("DeleteQueue", {"QueueUrl": self.queue_url})
+        finally:
+            client.close()
+
+    def message_body(self, index: int) -> str:
+        """A body of ``body_size`` characters, distinct per connection."""
+        prefix = f"c{index:05d}:"
+        return (prefix + "x" * self.body_size)[: self.body_size]
+
+    async def run_connection(self, target: Target, stats: WorkerStats, stopping: Callable[[], bool],
+                             index: int) -> None:
+        client = AwsJsonClient(target)
+        body = self.message_body(index)
+        body_md5 = _md5(body)
+        md5_cache: dict[str, str] = {body: body_md5}
+        send_req = orjson.dumps({"QueueUrl": self.queue_url,
+                                 "Entries": [{"Id": str(i), "MessageBody": body} for i in range(self.batch)]})
+        recv_req = orjson.dumps({"QueueUrl": self.queue_url, "MaxNumberOfMessages": self.batch,
+                                 "WaitTimeSeconds": self.wait_seconds})
+        try:
+            while not stopping():
+                sent = await _call(client, SEND, send_req, stats)
+                if sent is not None:
+                    self._count_send(sent, body_md5, stats)
+                received = await _call(client, RECEIVE, recv_req, stats)
+                if received is None:
+                    continue
+                messages = received.get("Messages") or []
+                handles = self._check_received(messages, md5_cache, stats)
+                if not handles:
+                    continue
+                delete_req = orjson.dumps({"QueueUrl": self.queue_url, "Entries": [
+                    {"Id": str(i), "ReceiptHandle": h} for i, h in enumerate(handles)]})
+                deleted = await _call(client, DELETE, delete_req, stats)
+                if deleted is not None:
+                    stats.add("deleted", len(deleted.get("Successful") or []))
+                    _count_failed(DELETE, deleted, stats)
+        finally:
+            client.close()
+
+    @staticmethod
+    def _count_send(result: dict[str, Any], body_md5: str, stats: WorkerStats) -> None:
+        ok = result.get("Successful") or []
+        stats.add("sent", len(ok))
+        bad = sum(1 for entry in ok if entry.get("MD5OfMessageBody") != body_md5)
+        if bad:
+            stats.error(f"{SEND}:MD5Mismatch", bad)
+        _count_failed(SEND, result, stats)
+
+    @staticmethod
+    def _check_received(messages: list[dict[str, Any]], md5_cache: dict[str, str],
+                        stats: WorkerStats) -> list[str]:
+        if not messages:
+            stats.add("empty_receives")
+            return []
+        stats.add("received", len(messages))
+        handles = []
+        for msg in messages:
+            text = msg.get("Body", "")
+            expected = md5_cache.get(text)
+            if expected is None:
+                expected = _md5(text)
+                if len(md5_cache) < 4096:
+                    md5_cache[text] = expected
+            if msg.get("MD5OfBody") != expected:
+                stats.error(f"{RECEIVE}:MD5Mismatch")
+            handles.append(msg["ReceiptHandle"])
+        return handles
+
+
+def _count_failed(call: str, result: dict[str, Any], stats: WorkerStats) -> None:
+    for entry in result.get("Failed") or []:
+        stats.error(f"{call}:{entry.get('Code', 'Unknown')}")
+
+
+async def _call(client: AwsJsonClient, call: str, body: bytes, stats: WorkerStats) -> dict[str, Any] | None:
+    """One timed call; counts and swallows failures (the closed loop goes on) and returns the decoded result."""
+    start = time.perf_counter_ns()
+    try:
+        response = await client.call_raw(call, body)
+    except HttpConnectionError:
+        stats.error(f"{call}:ConnectionError")
+        await asyncio.sleep(_BACKOFF_S)
+        return None
+    except TimeoutError:
+        stats.error(f"{call}:Timeout")
+        return None
+    if response.status >= 300:
+        stats.error(f"{call}:{error_from(response).code}")
+        return None
+    stats.record(call, (time.perf_counter_ns() - start) // 1000)
+    try:
+        result = orjson.loads(response.body) if response.body else {}
+    except orjson.JSONDecodeError:
+        result = None
+    if not isinstance(result, dict):
+        stats.error(f"{call}:MalformedResponse")
+        return None
+    return result
+
+
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--batch", type=int, default=10, help="messages per send/receive/delete batch (1-10)")
+    parser.add_argument("--body-size", type=int, default=100, help="message body size in characters")
+    parser.add_argument("--wait-seconds", type=int, default=1, help="ReceiveMessage WaitTimeSeconds")
+    parser.add_argument("--queue", help="use (create if missing) this queue; default: a fresh one, deleted after")
+    parser.add_argument("--keep-queue", action="store_true", help="do not delete the queue created for the run")
+
+
+def _from_args(args: argparse.Namespace) -> SqsCycle:
+    return SqsCycle(batch=args.batch, body_size=args.body_size, wait_seconds=args.wait_seconds, queue=args.queue,
+                    keep_queue=args.keep_queue)
+
+
+SPEC = ScenarioSpec("sqs-cycle", "SQS send batch -> receive -> delete batch, closed loop", _add_arguments,
+                    _from_args)
