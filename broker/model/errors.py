@@ -95,3 +95,4 @@ UnsupportedOperation = _error("UnsupportedOperation", 400, query_code="AWS.Simpl
 InvalidSecurity = _error("InvalidSecurity", 403)
 ResourceNotFoundException = _error("ResourceNotFoundException", 404)
 RequestThrottled = _error("RequestThrottled", 400)
+InvalidAddress = _error("InvalidAddress", 404, "The address is not valid for this endpoint.")

@@ -17,8 +17,9 @@ _STRING = b"\x01"
 _BINARY = b"\x02"
 
 
-def md5_of_body(body: str) -> str:
-    return hashlib.md5(body.encode("utf-8"), usedforsecurity=False).hexdigest()
+def md5_of_body(body: str | bytes) -> str:
+    data = body.encode("utf-8") if isinstance(body, str) else body
+    return hashlib.md5(data, usedforsecurity=False).hexdigest()
 
 
 def md5_of_attributes(attributes: tuple[MessageAttribute, ...]) -> str | None:

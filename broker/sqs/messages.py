@@ -1,0 +1,87 @@
+"""Wire shapes of SQS messages <-> model values: building send entries, rendering received messages."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from broker.model import errors
+from broker.model.commands import SendEntry
+from broker.model.sqs_md5 import md5_of_attributes, md5_of_body
+from broker.model.sqs_types import MessageAttribute, ReceivedMessage
+from broker.model.sqs_validation import attributes_size, check_body, check_delay, check_message_attributes
+
+SYSTEM_ATTRIBUTE_NAMES = ("SenderId", "SentTimestamp", "ApproximateReceiveCount", "ApproximateFirstReceiveTimestamp")
+
+
+def new_message_id() -> str:
+    """A random UUID-formatted id (``os.urandom`` is ~6x cheaper than ``uuid4``)."""
+    h = os.urandom(16).hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def build_send_entry(entry_id: str, params: dict[str, Any]) -> SendEntry:
+    """Validate one message of a send call and hash it; raises the BrokerError AWS reports for it."""
+    body = check_body(params.get("MessageBody"))
+    delay = check_delay(params.get("DelaySeconds"))
+    if params.get("MessageDeduplicationId") is not None:
+        raise errors.InvalidParameterValue(
+            "The request include parameter that is not valid for this queue type. Reason: MessageDeduplicationId")
+    attributes = check_message_attributes(params.get("MessageAttributes"))
+    system = check_message_attributes(params.get("MessageSystemAttributes"), system=True)
+    body_bytes = body.encode("utf-8")
+    return SendEntry(entry_id=entry_id, message_id=new_message_id(), body=body, md5_body=md5_of_body(body_bytes),
+                     size=len(body_bytes) + attributes_size(attributes), delay_seconds=delay, attributes=attributes,
+                     md5_attributes=md5_of_attributes(attributes), system_attributes=system,
+                     md5_system_attributes=md5_of_attributes(system))
+
+
+def send_result(entry: SendEntry) -> dict[str, Any]:
+    out: dict[str, Any] = {"MessageId": entry.message_id, "MD5OfMessageBody": entry.md5_body}
+    if entry.md5_attributes is not None:
+        out["MD5OfMessageAttributes"] = entry.md5_attributes
+    if entry.md5_system_attributes is not None:
+        out["MD5OfMessageSystemAttributes"] = entry.md5_system_attributes
+    return out
+
+
+def attribute_selector(names: list[str] | None) -> tuple[bool, frozenset[str], tuple[str, ...]]:
+    """(all, exact names, prefixes) from MessageAttributeNames: ``All``, ``.*``, ``prefix.*`` or names."""
+    if not names:
+        return False, frozenset(), ()
+    if "All" in names or ".*" in names:
+        return True, frozenset(), ()
+    prefixes = tuple(n[:-1] for n in names if n.endswith(".*"))
+    return False, frozenset(n for n in names if not n.endswith(".*")), prefixes
+
+
+def render_message(received: ReceivedMessage, system_names: frozenset[str],
+                   selector: tuple[bool, frozenset[str], tuple[str, ...]]) -> dict[str, Any]:
+    msg = received.message
+    out: dict[str, Any] = {"MessageId": msg.message_id, "ReceiptHandle": received.receipt_handle,
+                           "MD5OfBody": msg.md5_body, "Body": msg.body}
+    if system_names:
+        every = "All" in system_names
+        values = {"SenderId": msg.sender_id, "SentTimestamp": str(msg.sent_ts),
+                  "ApproximateReceiveCount": str(received.receive_count),
+                  "ApproximateFirstReceiveTimestamp": str(received.first_receive_ts)}
+        for name, _type, string_value, _binary in msg.system_attributes:
+            values[name] = string_value or ""
+        attrs = {k: v for k, v in values.items() if every or k in system_names}
+        if attrs:
+            out["Attributes"] = attrs
+    take_all, exact, prefixes = selector
+    if msg.attributes and (take_all or exact or prefixes):
+        chosen: tuple[MessageAttribute, ...] = msg.attributes if take_all else tuple(
+            a for a in msg.attributes if a[0] in exact or a[0].startswith(prefixes))
+        if chosen:
+            out["MessageAttributes"] = {name: _attribute_value(t, s, b) for name, t, s, b in chosen}
+            out["MD5OfMessageAttributes"] = (msg.md5_attributes if len(chosen) == len(msg.attributes)
+                                             else md5_of_attributes(chosen))
+    return out
+
+
+def _attribute_value(data_type: str, string_value: str | None, binary_value: bytes | None) -> dict[str, Any]:
+    if binary_value is not None:
+        return {"DataType": data_type, "BinaryValue": binary_value}
+    return {"DataType": data_type, "StringValue": string_value}
