@@ -8,6 +8,7 @@ Bodies are serialised with orjson; scenarios may pass pre-built bodies to keep g
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -86,18 +87,19 @@ def _invocation_id() -> str:
 class AwsJsonClient:
     """One keep-alive connection that speaks one AWS JSON service."""
 
-    def __init__(self, target: Target, service: JsonService = SQS, timeout: float = 30.0) -> None:
+    def __init__(self, target: Target, service: JsonService = SQS, timeout: float = 30.0,
+                 clock: Callable[[], str] | None = None) -> None:
         host, port = target.host_port
         self.connection = HttpConnection(host, port, timeout)
         self._host_header = host if port == 80 else f"{host}:{port}"
         self._service = service
         self._content_type = f"application/x-amz-json-{service.json_version}"
         self._signer = SigV4Signer(target.access_key, target.secret_key, target.region, service.signing_name)
-        self._clock = AmzClock()
+        self._now = clock or AmzClock().now  # X-Amz-Date text; injectable so tests can sign at a fixed time
 
     def build_request(self, operation: str, body: bytes) -> bytes:
         """The complete request (head + body) for ``operation``, signed now."""
-        amz_date = self._clock.now()
+        amz_date = self._now()
         signed = [("x-amz-target", f"{self._service.target_prefix}.{operation}"),
                   ("content-type", self._content_type)]
         if self._service.query_compatible:

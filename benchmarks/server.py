@@ -94,10 +94,12 @@ class SpawnedServer(_Managed):
     """``raftmq serve`` on a temp dir and free ports, ready when it prints the ready line."""
 
     def __init__(self, extra_args: list[str] | None = None, profile_out: str | None = None,
-                 ready_timeout: float = 60.0, keep_dir: bool = False, grace: float = 15.0) -> None:
+                 ready_timeout: float = 60.0, keep_dir: bool = False, grace: float = 15.0,
+                 command: list[str] | None = None) -> None:
+        """``command`` replaces the ``raftmq`` argv prefix (e.g. another build of the server)."""
         super().__init__(keep_dir, grace)
-        self.argv = [*raftmq_command(profile_out), "serve", "--data-dir", str(self.tmp / "data"), "--port", "0",
-                     "--grpc-port", "0", "--log-level", "warning", *(extra_args or [])]
+        self.argv = [*(command or raftmq_command(profile_out)), "serve", "--data-dir", str(self.tmp / "data"),
+                     "--port", "0", "--grpc-port", "0", "--log-level", "warning", *(extra_args or [])]
         self.ready_timeout = ready_timeout
         self.ready_line = ""
 
