@@ -412,11 +412,10 @@ def _text_blob(v: Any) -> str:
 
 
 def _text_timestamp(v: Any) -> str:
-    if not isinstance(v, datetime):
-        v = datetime.fromtimestamp(v, UTC)
-    elif v.tzinfo is None:
-        v = v.replace(tzinfo=UTC)
-    return v.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    when: datetime = v if isinstance(v, datetime) else datetime.fromtimestamp(v, UTC)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _text_number(v: Any) -> str:

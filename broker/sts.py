@@ -1,0 +1,35 @@
+"""STS, as far as SDKs and tools need it against a single-account broker.
+
+Every caller is the account's root user (credentials are not verified yet), so:
+- ``GetCallerIdentity`` -> Account = the configured account id, Arn = ``arn:aws:iam::<account>:root`` and
+  UserId = the account id (what real STS returns for root credentials);
+- ``GetAccessKeyInfo`` -> Account = the configured account id;
+- every other STS action (AssumeRole, GetSessionToken, ...) issues credentials RaftMQ cannot honour: it fails with
+  ``InvalidAction`` (400) naming the action, rather than handing out credentials that mean nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from broker.model.errors import InvalidAction
+from broker.service import RequestContext
+
+
+class StsService:
+    """The ``sts`` AwsService."""
+
+    name = "sts"
+
+    def __init__(self, account_id: str | None = None) -> None:
+        # None: answer with the account of the request context (the gateway's configured account).
+        self._account_id = account_id
+
+    async def handle(self, operation: str, params: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
+        account = self._account_id or ctx.account_id
+        if operation == "GetCallerIdentity":
+            return {"UserId": account, "Account": account, "Arn": f"arn:aws:iam::{account}:root"}
+        if operation == "GetAccessKeyInfo":
+            return {"Account": account}
+        raise InvalidAction(f"The action {operation} is not supported by this endpoint: "
+                            "RaftMQ does not issue temporary credentials.")
