@@ -225,7 +225,7 @@ def _check_number(name: str, text: str) -> None:
         number = Decimal("NaN")
     if not number.is_finite() or (number != 0 and not Decimal("-1e128") <= number <= Decimal("1e126")):
         raise errors.InvalidParameterValue(f"Can't cast the value of message (user) attribute '{name}' to a number.")
-    if len(number.normalize().as_tuple().digits) > 38:
+    if len("".join(map(str, number.as_tuple().digits)).strip("0")) > 38:
         raise errors.InvalidParameterValue(
             f"Value of message (user) attribute '{name}' has more than 38 significant digits.")
 

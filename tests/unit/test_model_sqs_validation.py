@@ -1,0 +1,155 @@
+"""Stateless SQS input rules: names, attribute values, bodies, message attributes, batches, request integers."""
+
+from __future__ import annotations
+
+import pytest
+
+from broker.model import errors
+from broker.model.sqs_md5 import md5_of_attributes, md5_of_body
+from broker.model.sqs_validation import (
+    attributes_size,
+    check_attribute_names,
+    check_batch_ids,
+    check_body,
+    check_delay,
+    check_max_messages,
+    check_message_attributes,
+    check_queue_attributes,
+    check_queue_name,
+    check_visibility_timeout,
+    check_wait_time,
+)
+
+
+@pytest.mark.parametrize("name", ["a", "A-b_9", "x" * 80])
+def test_valid_queue_names(name: str) -> None:
+    assert check_queue_name(name) == name
+
+
+@pytest.mark.parametrize("name", ["x" * 81, "with space", "dot.name", "ü", "q.fifo"])
+def test_invalid_queue_names(name: str) -> None:
+    with pytest.raises(errors.InvalidParameterValue):
+        check_queue_name(name)
+
+
+def test_missing_queue_name_and_fifo_not_yet_supported() -> None:
+    with pytest.raises(errors.MissingParameter):
+        check_queue_name("")
+    with pytest.raises(errors.UnsupportedOperation):
+        check_queue_name("q.fifo", {"FifoQueue": "true"})
+    with pytest.raises(errors.InvalidParameterValue):
+        check_queue_name("q", {"FifoQueue": "true"})
+
+
+@pytest.mark.parametrize(("name", "low", "high"), [
+    ("DelaySeconds", 0, 900), ("MaximumMessageSize", 1024, 1_048_576), ("MessageRetentionPeriod", 60, 1_209_600),
+    ("ReceiveMessageWaitTimeSeconds", 0, 20), ("VisibilityTimeout", 0, 43_200),
+])
+def test_integer_attribute_ranges(name: str, low: int, high: int) -> None:
+    assert check_queue_attributes({name: str(low), "Policy": "{}"}, creating=True)[name] == str(low)
+    assert check_queue_attributes({name: str(high)}, creating=False) == {name: str(high)}
+    for bad in (str(low - 1), str(high + 1), "ten", "1.5", ""):
+        with pytest.raises(errors.InvalidAttributeValue) as exc:
+            check_queue_attributes({name: bad}, creating=True)
+        assert exc.value.message == f"Invalid value for the parameter {name}."
+
+
+def test_attribute_names_and_other_values() -> None:
+    with pytest.raises(errors.InvalidAttributeName, match="Unknown Attribute Foo."):
+        check_queue_attributes({"Foo": "1"}, creating=True)
+    with pytest.raises(errors.InvalidAttributeName):  # read-only
+        check_queue_attributes({"QueueArn": "x"}, creating=False)
+    with pytest.raises(errors.InvalidAttributeValue):
+        check_queue_attributes({"Policy": "not json"}, creating=True)
+    with pytest.raises(errors.InvalidAttributeValue):
+        check_queue_attributes({"SqsManagedSseEnabled": "maybe"}, creating=True)
+    assert check_queue_attributes({"FifoQueue": "false", "SqsManagedSseEnabled": "False"}, creating=True) == {
+        "SqsManagedSseEnabled": "false"}
+    check_attribute_names(["All", "QueueArn", "ApproximateNumberOfMessagesDelayed", "FifoQueue"])
+    with pytest.raises(errors.InvalidAttributeName):
+        check_attribute_names(["QueueArn", "Bogus"])
+
+
+def test_body_characters() -> None:
+    assert check_body("tab\tnl\ncr\r 😀 \ue000") == "tab\tnl\ncr\r 😀 \ue000"
+    for bad in ("\x00", "a\x1fb", "\ufffe", "\ud800"):
+        with pytest.raises(errors.InvalidMessageContents):
+            check_body(bad)
+    with pytest.raises(errors.MissingParameter):
+        check_body("")
+
+
+def test_request_integers() -> None:
+    assert check_delay(None) is None and check_delay(900) == 900
+    assert check_max_messages(None) == 1 and check_max_messages(10) == 10
+    assert check_wait_time(20) == 20 and check_visibility_timeout(0) == 0
+    with pytest.raises(errors.InvalidParameterValue, match="Value 11 for parameter MaxNumberOfMessages is invalid"):
+        check_max_messages(11)
+    for check, bad in ((check_delay, 901), (check_max_messages, 0), (check_wait_time, 21),
+                       (check_visibility_timeout, 43_201), (check_delay, -1), (check_delay, True)):
+        with pytest.raises(errors.InvalidParameterValue):
+            check(bad)
+
+
+def test_message_attributes_valid_forms() -> None:
+    got = check_message_attributes({
+        "z": {"DataType": "String", "StringValue": "v"},
+        "a.b-c_d": {"DataType": "Number.int", "StringValue": "-1.5e3"},
+        "bin": {"DataType": "Binary.png", "BinaryValue": b"\x00"},
+    })
+    assert got == (("a.b-c_d", "Number.int", "-1.5e3", None), ("bin", "Binary.png", None, b"\x00"),
+                   ("z", "String", "v", None))
+    assert attributes_size(got) == (7 + 10 + 6) + (3 + 10 + 1) + (1 + 6 + 1)
+    assert check_message_attributes(None) == ()
+    assert check_message_attributes({"AWSTraceHeader": {"DataType": "String", "StringValue": "Root=1"}},
+                                    system=True) == (("AWSTraceHeader", "String", "Root=1", None),)
+
+
+@pytest.mark.parametrize("raw", [
+    {"AWS.x": {"DataType": "String", "StringValue": "v"}},
+    {"amazon.x": {"DataType": "String", "StringValue": "v"}},
+    {".x": {"DataType": "String", "StringValue": "v"}},
+    {"x.": {"DataType": "String", "StringValue": "v"}},
+    {"a..b": {"DataType": "String", "StringValue": "v"}},
+    {"sp ace": {"DataType": "String", "StringValue": "v"}},
+    {"x": {"DataType": "Str", "StringValue": "v"}},
+    {"x": {"DataType": "String"}},
+    {"x": {"DataType": "String", "StringValue": ""}},
+    {"x": {"DataType": "String", "StringValue": "\x00"}},
+    {"x": {"DataType": "Number", "StringValue": "abc"}},
+    {"x": {"DataType": "Number", "StringValue": "1" * 39}},
+    {"x": {"DataType": "Binary", "StringValue": "v"}},
+    {"x": {"StringValue": "v"}},
+    {f"k{i}": {"DataType": "String", "StringValue": "v"} for i in range(11)},
+])
+def test_invalid_message_attributes(raw: dict[str, dict[str, object]]) -> None:
+    with pytest.raises(errors.InvalidParameterValue):
+        check_message_attributes(raw)
+
+
+def test_only_aws_trace_header_as_system_attribute() -> None:
+    with pytest.raises(errors.InvalidParameterValue):
+        check_message_attributes({"Other": {"DataType": "String", "StringValue": "v"}}, system=True)
+
+
+def test_batch_rules() -> None:
+    check_batch_ids([{"Id": "a"}, {"Id": "B-_9"}], "X")
+    with pytest.raises(errors.EmptyBatchRequest):
+        check_batch_ids([], "SendMessageBatchRequestEntry")
+    with pytest.raises(errors.TooManyEntriesInBatchRequest, match="You have sent 11"):
+        check_batch_ids([{"Id": str(i)} for i in range(11)], "X")
+    with pytest.raises(errors.BatchEntryIdsNotDistinct):
+        check_batch_ids([{"Id": "a"}, {"Id": "a"}], "X")
+    for bad in ("", "x" * 81, "a.b"):
+        with pytest.raises(errors.InvalidBatchEntryId):
+            check_batch_ids([{"Id": bad}], "X")
+
+
+def test_md5s_as_aws_computes_them() -> None:
+    assert md5_of_body("hello") == md5_of_body(b"hello") == "5d41402abc4b2a76b9719d911017c592"
+    assert md5_of_attributes(()) is None
+    one = ("timestamp", "Number", "1493147359900", None)
+    assert md5_of_attributes((one,)) == "235c5c510d26fb653d073faed50ae77c"
+    two = (("b", "Binary", None, b"\x01"), ("a", "String", "x", None))
+    assert md5_of_attributes(two) == md5_of_attributes(tuple(reversed(two)))  # order-independent
+    assert md5_of_attributes((("a", "String", "x", None),)) != md5_of_attributes((("a", "Binary", None, b"x"),))
