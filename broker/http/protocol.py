@@ -20,6 +20,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Mapping
+from typing import cast
 
 import httptools
 
@@ -124,8 +125,8 @@ class HttpProtocol(asyncio.Protocol):
     # -- asyncio.Protocol -------------------------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        # uvloop's transports implement asyncio.Transport without subclassing it.
+        self._transport = transport = cast(asyncio.Transport, transport)
         peer = transport.get_extra_info("peername")
         if isinstance(peer, tuple):
             self._client_host = str(peer[0])
@@ -150,19 +151,21 @@ class HttpProtocol(asyncio.Protocol):
             return
         try:
             self._parser.feed_data(data)
-        except httptools.HttpParserCallbackError as exc:
-            cause = exc.__context__
-            if isinstance(cause, _Reject):
-                self._fail(cause.response)
-            elif not isinstance(cause, _Stop):
-                logger.error("HTTP parser callback failed", exc_info=cause)
-                self._fail(error_response(400, "BadRequest", "Malformed HTTP request."))
         except httptools.HttpParserUpgrade:
             # on_message_complete queued the request; we answer it over HTTP/1.1 and do not switch protocols.
             self._parsing = False
             self._closing = True
         except httptools.HttpParserError as exc:
-            self._fail(error_response(400, "BadRequest", f"Malformed HTTP request: {exc}"))
+            if not self._parsing:  # bytes after the last request we accept (e.g. after Connection: close)
+                return
+            cause = exc.__context__ if isinstance(exc, httptools.HttpParserCallbackError) else None
+            if isinstance(cause, _Reject):
+                self._fail(cause.response)
+            elif cause is not None:
+                logger.error("HTTP parser callback failed", exc_info=cause)
+                self._fail(error_response(400, "BadRequest", "Malformed HTTP request."))
+            else:
+                self._fail(error_response(400, "BadRequest", f"Malformed HTTP request: {exc}"))
 
     def eof_received(self) -> bool:
         self._parsing = False
