@@ -55,7 +55,7 @@ def test_integer_attribute_ranges(name: str, low: int, high: int) -> None:
 
 
 def test_attribute_names_and_other_values() -> None:
-    with pytest.raises(errors.InvalidAttributeName, match="Unknown Attribute Foo."):
+    with pytest.raises(errors.InvalidAttributeName, match=r"Unknown Attribute Foo\."):
         check_queue_attributes({"Foo": "1"}, creating=True)
     with pytest.raises(errors.InvalidAttributeName):  # read-only
         check_queue_attributes({"QueueArn": "x"}, creating=False)
