@@ -1,0 +1,121 @@
+"""The composition root: the only place that wires storage, replication, model and front ends together.
+
+Start order: lock the data dir, open LMDB, rebuild the model, start the commit loop, then listeners. Stop order is
+the reverse with one twist: long polls are ended first so that HTTP's graceful drain is not held up by them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+
+from broker import metrics
+from broker.aws.gateway import AwsGateway
+from broker.config import NodeConfig
+from broker.datadir import DataDirLock
+from broker.grpc_server import GrpcServer
+from broker.http.routes import operational_routes
+from broker.http.server import HttpServer
+from broker.model.sqs_model import SqsModel
+from broker.notify import Notifier
+from broker.sqs.service import SqsConfig, SqsService
+from broker.state_machine import BrokerStateMachine
+from broker.sts import StsService
+from cluster.local import LocalReplicator
+from storage.lmdb_store import LmdbStore
+
+log = logging.getLogger(__name__)
+
+
+def _observe_commit(entries: int, seconds: float) -> None:
+    metrics.FSYNC_SECONDS.observe(seconds)
+    metrics.COMMIT_BATCH.observe(entries)
+
+
+class BrokerApp:
+    """One broker node."""
+
+    def __init__(self, config: NodeConfig) -> None:
+        self.config = config
+        self.data_dir = os.path.abspath(config.data_dir)
+        self._lock = DataDirLock(self.data_dir)
+        self._store: LmdbStore | None = None
+        self._replicator: LocalReplicator | None = None
+        self._notifier = Notifier()
+        self._http: HttpServer | None = None
+        self._grpc: GrpcServer | None = None
+        self._maintenance_stop = asyncio.Event()
+        self._maintenance: asyncio.Task[None] | None = None
+        self._sqs: SqsService | None = None
+        self._serving = False
+
+    async def start(self) -> None:
+        config = self.config
+        self._lock.acquire()
+        self._store = LmdbStore(self.data_dir)
+        model = SqsModel()
+        state_machine = BrokerStateMachine(model, self._notifier)
+        self._replicator = LocalReplicator(self._store, state_machine, on_commit=_observe_commit)
+        self._replicator.start()
+        sqs = SqsService(model, self._replicator, self._notifier,
+                         SqsConfig(account_id=config.account_id, region=config.region))
+        metrics.register_queue_gauges(lambda: model.gauges(self._replicator.now_ms() if self._replicator else 0))
+        gateway = AwsGateway({"sqs": sqs, "sts": StsService()}, config.account_id, config.region,
+                             config.public_endpoint)
+        self._grpc = GrpcServer(config.host, config.grpc_port)
+        self._http = HttpServer(gateway, config.host, config.port,
+                                routes=operational_routes(lambda: self._serving))
+        await self._http.start()
+        await self._grpc.start()
+        self._maintenance = asyncio.get_running_loop().create_task(
+            sqs.run_maintenance(self._maintenance_stop), name="sqs-maintenance")
+        self._sqs = sqs
+        self._serving = True
+        log.info("event=started endpoint=%s grpc=%s:%d data_dir=%s", self.endpoint, self.config.host,
+                 self.grpc_port, self.data_dir)
+
+    @property
+    def endpoint(self) -> str:
+        assert self._http is not None
+        return f"http://{self._http.host}:{self._http.port}"
+
+    @property
+    def grpc_port(self) -> int:
+        assert self._grpc is not None
+        port: int = self._grpc.port
+        return port
+
+    def ready_line(self) -> str:
+        return (f"RaftMQ ready: endpoint={self.endpoint} grpc={self.config.host}:{self.grpc_port} "
+                f"data_dir={self.data_dir} node={self.config.node_id}")
+
+    async def stop(self) -> None:
+        """Graceful: end long polls, drain HTTP and gRPC, commit what was proposed, close LMDB; errors collected."""
+        self._serving = False
+        failures: list[BaseException] = []
+        if self._sqs is not None:
+            self._sqs.close()
+        self._notifier.close()
+        steps = []
+        if self._http is not None:
+            steps.append(self._http.stop(self.config.shutdown_grace_s))
+        if self._grpc is not None:
+            steps.append(self._grpc.stop(self.config.shutdown_grace_s))
+        for result in await asyncio.gather(*steps, return_exceptions=True):
+            if isinstance(result, BaseException):
+                failures.append(result)
+        self._maintenance_stop.set()
+        if self._maintenance is not None:
+            await asyncio.gather(self._maintenance, return_exceptions=True)
+        if self._replicator is not None:
+            try:
+                await self._replicator.stop()
+            except Exception as exc:
+                failures.append(exc)
+        if self._store is not None:
+            self._store.close()
+        self._lock.release()
+        for failure in failures:
+            log.error("event=stop-failed error=%r", failure)
+        log.info("event=stopped")

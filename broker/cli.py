@@ -1,0 +1,82 @@
+"""The ``raftmq`` command line: a contract that scripts and tests rely on (see README)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+
+from broker.config import NodeConfig
+from broker.logs import configure
+
+log = logging.getLogger("raftmq")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="raftmq", description="RaftMQ: SQS/SNS/Kinesis-compatible broker on Raft")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run a broker node")
+    defaults = NodeConfig()
+    serve.add_argument("--data-dir", default=defaults.data_dir, help="LMDB data directory (default ./data)")
+    serve.add_argument("--host", default=defaults.host, help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=defaults.port, help="HTTP port for the AWS APIs (0: pick one)")
+    serve.add_argument("--grpc-port", type=int, default=defaults.grpc_port, help="gRPC port (0: pick one)")
+    serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    serve.add_argument("--account-id", default=defaults.account_id, help="AWS account id the broker reports")
+    serve.add_argument("--region", default=defaults.region, help="region used when a request names none")
+    serve.add_argument("--public-endpoint", default=None,
+                       help="scheme://host[:port] for queue URLs instead of the Host the client used")
+    serve.add_argument("--node-id", default=defaults.node_id, help="this node's id")
+    return parser
+
+
+def _config(args: argparse.Namespace) -> NodeConfig:
+    return NodeConfig(data_dir=args.data_dir, host=args.host, port=args.port, grpc_port=args.grpc_port,
+                      node_id=args.node_id, account_id=args.account_id, region=args.region,
+                      public_endpoint=args.public_endpoint)
+
+
+async def _serve(config: NodeConfig) -> int:
+    from broker.app import BrokerApp
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    app = BrokerApp(config)
+    await app.start()
+    print(app.ready_line(), flush=True)
+    try:
+        await stop.wait()
+        log.info("event=shutdown-requested")
+    finally:
+        await app.stop()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    configure(args.log_level)
+    if args.command == "serve":
+        from broker.datadir import DataDirLocked
+
+        try:
+            import uvloop
+        except ImportError:  # pragma: no cover - uvloop is a declared dependency; still run without it
+            runner = asyncio.run
+        else:
+            runner = uvloop.run
+        try:
+            return runner(_serve(_config(args)))
+        except (DataDirLocked, OSError) as exc:
+            log.error("event=start-failed error=%r", str(exc))
+            print(f"raftmq: cannot start: {exc}", file=sys.stderr)
+            return 1
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

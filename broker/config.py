@@ -1,0 +1,19 @@
+"""A node's configuration: what the command line (and later a TOML file) sets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class NodeConfig:
+    data_dir: str = "./data"
+    host: str = "127.0.0.1"
+    port: int = 4566
+    grpc_port: int = 50051
+    node_id: str = "n1"
+    account_id: str = "000000000000"
+    region: str = "us-east-1"
+    # scheme://host[:port] used in queue URLs instead of the Host the client used (behind a proxy, say).
+    public_endpoint: str | None = None
+    shutdown_grace_s: float = 10.0
