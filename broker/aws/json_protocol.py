@@ -101,6 +101,9 @@ class JsonCodec:
         try:
             params: dict[str, Any] = dec(raw)
         except InputError as e:
+            if self._query_style:
+                # "Entries.1.member.Id" is Coral's spelling; Query-era services name it "Entries.1.Id".
+                e.path = [p.removesuffix(".member") for p in e.path]
             raise input_error_to_broker(e, query_style=self._query_style) from None
         except RecursionError:
             raise SerializationException("The request body is nested too deeply.") from None

@@ -133,6 +133,7 @@ class ShapeCompiler:
             fast = self._fast_type(m.shape)
             members[name] = (fast, None) if fast is not None else (None, self.decoder(m.shape))
         required = shape.required
+        required_in_order = [name for name in shape.members if name in required]  # first missing is reported
         union = shape.union and self.check_constraints
 
         def dec_struct(v: Any) -> dict[str, Any]:
@@ -157,7 +158,7 @@ class ShapeCompiler:
                     e.path.append(key)
                     raise
             if required and not required.issubset(out):
-                missing = sorted(required.difference(out))[0]
+                missing = next(name for name in required_in_order if name not in out)
                 err = InputError("missing", "is required")
                 err.path.append(missing)
                 raise err
