@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from prometheus_client import CONTENT_TYPE_LATEST
-
 from broker.http.types import HttpHandler, HttpRequest, HttpResponse
 from broker.metrics import exposition
 
+# What ``generate_latest`` emits (prometheus_client's CONTENT_TYPE_LATEST moved to 1.0.0 in 0.22; the bytes did not).
+PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
 _OK = b'{"status":"ok"}'
 _UNAVAILABLE = b'{"status":"unavailable"}'
 
@@ -32,7 +32,7 @@ def metrics_route() -> HttpHandler:
     """``GET /metrics``: the node's Prometheus registry in the text exposition format."""
 
     async def metrics(request: HttpRequest) -> HttpResponse:
-        return HttpResponse(200, exposition(), content_type=CONTENT_TYPE_LATEST)
+        return HttpResponse(200, exposition(), content_type=PROMETHEUS_TEXT)
 
     return metrics
 
