@@ -29,7 +29,8 @@ def _codec(service: str) -> JsonCodec:
 
 
 def _botocore_body(service: str, operation: str, params: dict[str, Any]) -> bytes:
-    request = serialize.create_serializer("json").serialize_to_request(params, _boto(service).operation_model(operation))
+    op = _boto(service).operation_model(operation)
+    request = serialize.create_serializer("json").serialize_to_request(params, op)
     body = request["body"]
     return body if isinstance(body, bytes) else body.encode()
 
