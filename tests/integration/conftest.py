@@ -33,9 +33,10 @@ def client_config(read_timeout: float = 40.0) -> Config:
 def make_client(service: str, endpoint: str, **kwargs: Any) -> Any:
     """A boto3 client for ``service`` at ``endpoint`` with dummy credentials (the server accepts any)."""
     session = boto3.session.Session()  # sessions are not thread-safe; one per client keeps threads apart
-    return session.client(service, endpoint_url=endpoint, region_name=REGION, aws_access_key_id=DUMMY_KEY,
-                          aws_secret_access_key=DUMMY_SECRET, config=kwargs.pop("config", client_config()),
-                          **kwargs)
+    options: dict[str, Any] = {"region_name": REGION, "aws_access_key_id": DUMMY_KEY,
+                               "aws_secret_access_key": DUMMY_SECRET, "config": client_config()}
+    options.update(kwargs)
+    return session.client(service, endpoint_url=endpoint, **options)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -46,7 +46,8 @@ def crash_server(tmp_path: Path) -> Iterator[RaftMQServer]:
 def receive_batch(sqs: Any, url: str, *, max_messages: int = 10, wait: int = 1,
                   visibility: int = 600) -> list[Received]:
     response = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=max_messages, WaitTimeSeconds=wait,
-                                   VisibilityTimeout=visibility, MessageSystemAttributeNames=["ApproximateReceiveCount"])
+                                   VisibilityTimeout=visibility,
+                                   MessageSystemAttributeNames=["ApproximateReceiveCount"])
     now = time.monotonic()
     return [Received(m["MessageId"], m["Body"], int(m["Attributes"]["ApproximateReceiveCount"]), now)
             for m in response.get("Messages", [])]
