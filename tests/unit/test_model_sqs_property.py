@@ -98,7 +98,7 @@ class SqsModelMachine(RuleBasedStateMachine):
     @rule(data=st.data())
     def delete(self, data: st.DataObject) -> None:
         handle, body = self._pick_handle(data)
-        (reply,) = self.h.run(DeleteMessages(ACCOUNT, "q", (("e", handle),)))  # type: ignore[misc]
+        reply = self._single(self.h.run(DeleteMessages(ACCOUNT, "q", (("e", handle),))))
         if not body:
             assert isinstance(reply, errors.ReceiptHandleIsInvalid)
             return
@@ -110,7 +110,7 @@ class SqsModelMachine(RuleBasedStateMachine):
     @rule(data=st.data(), timeout=st.sampled_from([0, 1, 10, 100, MAX_TOTAL_VISIBILITY_S]))
     def change_visibility(self, data: st.DataObject, timeout: int) -> None:
         handle, body = self._pick_handle(data)
-        (reply,) = self.h.run(ChangeVisibility(ACCOUNT, "q", (("e", handle, timeout),)))  # type: ignore[misc]
+        reply = self._single(self.h.run(ChangeVisibility(ACCOUNT, "q", (("e", handle, timeout),))))
         ts = self.h.ts
         ref = self.ref.messages.get(body)
         if not body:
@@ -142,6 +142,11 @@ class SqsModelMachine(RuleBasedStateMachine):
         restored = self.h.restored()
         assert restored.snapshot() == self.h.model.snapshot()
         self.h.model = restored
+
+    @staticmethod
+    def _single(reply: object) -> object:
+        assert isinstance(reply, list) and len(reply) == 1
+        return reply[0]
 
     def _pick_handle(self, data: st.DataObject) -> tuple[str, str]:
         if not self.handles or data.draw(st.integers(0, 9)) == 0:
