@@ -39,9 +39,15 @@ def _config(args: argparse.Namespace) -> NodeConfig:
                       public_endpoint=args.public_endpoint)
 
 
+# The LMDB writer thread must get the GIL back within a fraction of a millisecond after each fsync, or every commit
+# (and so every reply) waits out the default 5 ms switch interval behind the busy event loop.
+GIL_SWITCH_INTERVAL_S = 0.0002
+
+
 async def _serve(config: NodeConfig) -> int:
     from broker.app import BrokerApp
 
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
