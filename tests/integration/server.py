@@ -2,12 +2,15 @@
 
 Integration tests must exercise the same entry point users run, so the server is started through ``broker.cli``
 with ``--port 0`` / ``--grpc-port 0`` on a private data directory, and the test learns the real endpoint from the
-one ready line the CLI contract promises on stdout. Every process is killed when the test session (or pytest
-itself) goes away: a registry kills what fixtures forgot, and ``PR_SET_PDEATHSIG`` kills the child if pytest dies.
+one ready line the CLI contract promises on stdout. No process outlives the tests: fixtures close their servers, a
+registry (run at session end and at interpreter exit) kills what a failing test left behind, and
+``PR_SET_PDEATHSIG`` asks the kernel to kill the child if pytest itself is killed (best effort: some sandboxed
+kernels ignore it).
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import ctypes
 import os
@@ -100,6 +103,7 @@ class RaftMQServer:
         self.ready = None
         self.stdout_lines = []
         self._ready_event = threading.Event()
+        # Kept open for the process's life (read on failure), closed in close(): no context manager fits.
         self._stderr = tempfile.TemporaryFile(mode="w+", encoding="utf-8", errors="replace")  # noqa: SIM115
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         self._proc = subprocess.Popen(self.args(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -223,3 +227,6 @@ class RaftMQServer:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.close()
+
+
+atexit.register(RaftMQServer.kill_all)

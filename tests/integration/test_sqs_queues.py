@@ -204,6 +204,24 @@ def test_get_attributes_returns_only_the_names_asked_for(sqs: Any, make_queue: C
     assert attributes(sqs, url, "ApproximateNumberOfMessages") == {"ApproximateNumberOfMessages": "0"}
 
 
+EVERY_NAME = [*DEFAULTS, *COUNTERS, "CreatedTimestamp", "LastModifiedTimestamp", "QueueArn"]
+
+
+@pytest.mark.parametrize("name", EVERY_NAME)
+def test_each_attribute_can_be_asked_for_alone(sqs: Any, make_queue: Callable[..., str], name: str) -> None:
+    url = make_queue({"DelaySeconds": "5", "VisibilityTimeout": "31"})
+    sqs.send_message(QueueUrl=url, MessageBody="counted")
+    everything = attributes(sqs, url, "All")
+    alone = attributes(sqs, url, name)
+    assert alone == {name: everything[name]}
+    expected = {"DelaySeconds": "5", "VisibilityTimeout": "31", "ApproximateNumberOfMessagesDelayed": "1",
+                "ApproximateNumberOfMessages": "0", "ApproximateNumberOfMessagesNotVisible": "0"}
+    if name in expected:
+        assert alone[name] == expected[name]
+    else:
+        assert alone[name] == DEFAULTS.get(name, alone[name]) and alone[name]
+
+
 def test_get_attributes_with_unknown_name_is_invalid_attribute_name(sqs: Any, queue_url: str) -> None:
     with pytest.raises(ClientError) as info:
         sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["NoSuchAttribute"])
