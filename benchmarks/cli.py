@@ -52,7 +52,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--server-profile", metavar="OUT", help="with --spawn-server: cProfile the server into OUT")
     p.add_argument("--server-arg", action="append", default=[], help="extra argument for raftmq serve (repeatable)")
     p.add_argument("--processes", type=int, default=2, help="worker processes (default 2)")
-    p.add_argument("--connections", type=int, default=8, help="connections per worker process (default 8)")
+    p.add_argument("--connections", type=int, default=32, help="connections per worker process (default 32)")
     p.add_argument("--duration", type=float, default=20.0, help="seconds per run (default 20)")
     p.add_argument("--repeat", type=int, default=1, help="runs to make; the summary gives medians (default 1)")
     p.add_argument("--json", metavar="OUT", help="write all runs and their medians as JSON")

@@ -29,11 +29,11 @@ def summary(result: RunResult) -> str:
         "  errors: " + (", ".join(f"{k} {v:,}" for k, v in sorted(result.errors.items())) or "none"),
     ]
     lines.extend(f"  FAILURE {f}" for f in result.failures)
-    lines.append(f"  {'latency (us)':<20}{'count':>10}" + "".join(f"{p:>9}" for p in _PCTS) + f"{'max':>9}")
+    lines.append(f"  {'latency (us)':<20}{'count':>10}" + "".join(f"{p:>11}" for p in _PCTS) + f"{'max':>11}")
     for call, hist in sorted(result.latency.items()):
         pct = hist.percentiles()
-        lines.append(f"  {call:<20}{hist.count:>10,}" + "".join(f"{pct[p]:>9,}" for p in _PCTS)
-                     + f"{hist.max:>9,}")
+        lines.append(f"  {call:<20}{hist.count:>10,}" + "".join(f"{pct[p]:>11,}" for p in _PCTS)
+                     + f"{hist.max:>11,}")
     return "\n".join(lines)
 
 

@@ -33,7 +33,7 @@ START_TIMEOUT_S = 60.0
 @dataclass(frozen=True)
 class RunConfig:
     processes: int = 2
-    connections: int = 8  # per process
+    connections: int = 32  # per process
     duration: float = 20.0
     server_pid: int | None = None
     progress: bool = True
