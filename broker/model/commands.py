@@ -31,7 +31,7 @@ def _pairs(items: list[Any]) -> tuple[tuple[str, str], ...]:
 
 
 def _attrs(items: list[Any]) -> tuple[MessageAttribute, ...]:
-    return tuple((n, t, s, b) for n, t, s, b in items)
+    return tuple((n, t, s, b) for n, t, s, b in items) if items else ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -206,9 +206,7 @@ class SqsModel:
             stored = StoredMessage(e.message_id, e.body, e.attributes, e.md5_body, e.md5_attributes, ts,
                                    cmd.sender_id, e.system_attributes, e.md5_system_attributes)
             seq = base_seq + position
-            changes.put(MESSAGES, message_key(q.queue_id, seq), codec.pack(
-                [e.message_id, e.body, e.attributes, e.md5_body, e.md5_attributes, ts, cmd.sender_id,
-                 e.system_attributes, e.md5_system_attributes, visible_at]))
+            changes.put(MESSAGES, message_key(q.queue_id, seq), codec.pack((*stored, visible_at)))
             q.add(Msg(seq, stored, visible_at), ts)
             woke = woke or visible_at <= ts
             results.append(None)

@@ -81,14 +81,17 @@ class Queue:
     def add(self, msg: Msg, now: int) -> None:
         self.messages[msg.seq] = msg
         self.order.append(msg.seq)
+        if msg.visible_at <= now:
+            msg.state = VISIBLE
+            self.n_visible += 1
+            heapq.heappush(self.visible, msg.seq)
+            return
         if msg.receive_count:
             self.n_inflight += 1
         else:
             self.n_delayed += 1
         msg.state = PENDING
         heapq.heappush(self.pending, (msg.visible_at, msg.seq))
-        if msg.visible_at <= now:
-            self.advance(now)
 
     def remove(self, msg: Msg) -> None:
         del self.messages[msg.seq]

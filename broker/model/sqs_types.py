@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 # (name, data type, string value, binary value): exactly one of the two values is set.
 MessageAttribute = tuple[str, str, str | None, bytes | None]
@@ -20,9 +21,8 @@ MAX_DELAY_SECONDS = 900
 QUEUE_TYPE_STANDARD = 0  # FIFO queues will be type 1
 
 
-@dataclass(frozen=True, slots=True)
-class StoredMessage:
-    """The immutable part of a message, as persisted in the ``messages`` table."""
+class StoredMessage(NamedTuple):
+    """The immutable part of a message, as persisted in the ``messages`` table (a tuple: cheap to build)."""
 
     message_id: str
     body: str
@@ -35,8 +35,7 @@ class StoredMessage:
     md5_system_attributes: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class ReceivedMessage:
+class ReceivedMessage(NamedTuple):
     """One message handed out by a receive: its immutable part plus the state at that receive."""
 
     message: StoredMessage
