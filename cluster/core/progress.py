@@ -37,6 +37,12 @@ class Inflights:
         while q and q[0][0] <= index:
             self.bytes -= q.popleft()[1]
 
+    def free_first_one(self) -> None:
+        """Make room for one message: a heartbeat answer shows the follower is alive, so a lost append must not
+        block replication forever (the follower's rejection then rewinds us to probing)."""
+        if self._q:
+            self.bytes -= self._q.popleft()[1]
+
     def full(self) -> bool:
         return len(self._q) >= self.max_count or self.bytes >= self.max_bytes
 

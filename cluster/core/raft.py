@@ -535,6 +535,8 @@ class Raft:
         elif t == MsgType.HEARTBEAT_RESP:
             pr.recent_active = True
             pr.probe_sent = False
+            if pr.state == ProgressState.REPLICATE and pr.inflights.full():
+                pr.inflights.free_first_one()
             if pr.match < self.log.last_index() or pr.state == ProgressState.PROBE:
                 self.send_append(m.frm)
             if m.context:

@@ -1,0 +1,1 @@
+"""Deterministic simulation of Raft clusters: seeded network, clock, disk faults, with safety checks per step."""
