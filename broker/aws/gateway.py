@@ -52,7 +52,6 @@ CBOR_MEDIA_TYPE = "application/x-amz-cbor-1.1"
 QUERY_VERSIONS = {"2011-06-15": "sts", "2010-03-31": "sns", "2012-11-05": "sqs"}
 
 _QUEUE_PATH = re.compile(r"^/(\d{12})/([A-Za-z0-9_.-]{1,80})/?$")
-_MISSING_ACTION = BrokerError("The request must contain the parameter Action.", code="MissingAction")
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +70,7 @@ def credential_scope(headers: Mapping[str, str], form: Mapping[str, str] | None 
     if auth is not None:
         start = auth.find("Credential=")
         if start >= 0:
-            raw = re.split(r"[,\s]", auth[start + 11:], maxsplit=1)[0]
+            raw = auth[start + 11:].split(",", 1)[0].split(" ", 1)[0]
     if raw is None and form is not None:
         raw = form.get("X-Amz-Credential")
     if not raw:
@@ -166,7 +165,7 @@ class AwsGateway:
         form = parse_form(request.body, request.query)
         action = form.get("Action")
         if not action:
-            raise _MISSING_ACTION
+            raise BrokerError("The request must contain the parameter Action.", code="MissingAction")
         scope = credential_scope(request.headers, form)
         service_name = self._query_service(scope, form.get("Version"), action)
         route.service = service_name
