@@ -115,6 +115,15 @@ def test_metrics_count_requests_per_action_and_status(sqs: Any, server: RaftMQSe
     assert after[latency_count] >= 3
 
 
+def test_metrics_show_durable_commits(sqs: Any, server: RaftMQServer, queue_name: str) -> None:
+    url = sqs.create_queue(QueueName=queue_name)["QueueUrl"]
+    fsyncs = ("raftmq_fsync_seconds_count", ())
+    before = scrape(server).get(fsyncs, 0.0)
+    for i in range(3):
+        sqs.send_message(QueueUrl=url, MessageBody=f"durable {i}")  # each acknowledged only after an fsync
+    assert scrape(server)[fsyncs] >= before + 3
+
+
 def test_metrics_show_queue_depth_gauges(sqs: Any, server: RaftMQServer, queue_name: str) -> None:
     url = sqs.create_queue(QueueName=queue_name)["QueueUrl"]
     sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": "x"} for i in range(3)])

@@ -3,6 +3,7 @@ after its wait, and the queue's ReceiveMessageWaitTimeSeconds applies when the c
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
@@ -109,3 +110,46 @@ def test_long_poll_wakes_when_a_delayed_message_becomes_visible(sqs: Any, queue_
     assert [m["Body"] for m in messages] == ["after one second"]
     assert t_end - t_send >= 1.0 - 0.05, "delivered before its delay"
     assert t_end - t_acked <= 1.0 + 0.75, "the long poll did not wake when the delay ended"
+
+
+def test_concurrent_producers_and_consumers_see_each_message_once(sqs: Any, sqs_factory: ClientFactory,
+                                                                   queue_url: str) -> None:
+    producers, consumers = [sqs_factory() for _ in range(3)], [sqs_factory() for _ in range(3)]
+    total = len(producers) * 10 * 10
+    lock = threading.Lock()
+    received: list[str] = []
+    sent: list[str] = []
+
+    def produce(client: Any, p: int) -> None:
+        for b in range(10):
+            entries = [{"Id": str(i), "MessageBody": f"p{p}-b{b}-m{i}"} for i in range(10)]
+            response = client.send_message_batch(QueueUrl=queue_url, Entries=entries)
+            assert response.get("Failed", []) == []
+            with lock:
+                sent.extend(e["MessageBody"] for e in entries)
+
+    def consume(client: Any) -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with lock:
+                if len(received) >= total:
+                    return
+            messages = client.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1,
+                                              VisibilityTimeout=600).get("Messages", [])
+            if not messages:
+                continue
+            with lock:
+                received.extend(m["Body"] for m in messages)
+            response = client.delete_message_batch(QueueUrl=queue_url, Entries=[
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)])
+            assert response.get("Failed", []) == []
+
+    with ThreadPoolExecutor(len(producers) + len(consumers)) as pool:
+        futures = [pool.submit(consume, c) for c in consumers]
+        futures += [pool.submit(produce, c, p) for p, c in enumerate(producers)]
+        for future in futures:
+            future.result(timeout=60)
+    assert len(received) == len(set(received)) == total, "a message was lost or delivered twice"
+    assert set(received) == set(sent)
+    attrs = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["All"])["Attributes"]
+    assert (attrs["ApproximateNumberOfMessages"], attrs["ApproximateNumberOfMessagesNotVisible"]) == ("0", "0")
