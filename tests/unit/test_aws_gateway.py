@@ -24,7 +24,7 @@ from broker.aws.gateway import AwsGateway, credential_scope
 from broker.aws.service_model import MODELS_DIR, ServiceModel, load_file, load_service_model
 from broker.http.types import HttpRequest, HttpResponse
 from broker.metrics import REGISTRY
-from broker.model.errors import QueueDoesNotExist
+from broker.model.errors import BrokerError, QueueDoesNotExist
 from broker.service import RequestContext
 from broker.sts import StsService
 
@@ -146,6 +146,21 @@ def test_sts_unsupported_action_through_botocore() -> None:
         client.get_session_token()
     assert info.value.response["Error"]["Code"] == "InvalidAction"
     assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+
+
+def test_kinesis_json_11_through_botocore() -> None:
+    not_found = BrokerError(f"Stream gone under account {ACCOUNT} not found.", code="ResourceNotFoundException")
+    kinesis = FakeService("kinesis", {
+        "PutRecords": {"FailedRecordCount": 0, "Records": [{"SequenceNumber": "1", "ShardId": "shardId-000000000000"}]},
+        "DescribeStreamSummary": not_found})
+    client = _client("kinesis", _gateway(kinesis, FakeService("sqs")))
+    result = client.put_records(StreamName="s", Records=[{"Data": b"\x00\xff", "PartitionKey": "k"}])
+    assert result["Records"][0]["ShardId"] == "shardId-000000000000"
+    assert kinesis.calls[0][1] == {"StreamName": "s", "Records": [{"Data": b"\x00\xff", "PartitionKey": "k"}]}
+    with pytest.raises(client.exceptions.ResourceNotFoundException) as info:
+        client.describe_stream_summary(StreamName="gone")
+    assert info.value.response["Error"] == {"Code": "ResourceNotFoundException",
+                                            "Message": f"Stream gone under account {ACCOUNT} not found."}
 
 
 # -- routing ----------------------------------------------------------------------------------------------------
