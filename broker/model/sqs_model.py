@@ -394,6 +394,10 @@ class SqsModel:
             token = base64.urlsafe_b64encode(f"{account}\x00{page[-1]}".encode()).decode()
         return page, token
 
+    def receive_wait_seconds(self, account: str, name: str) -> int:
+        """The queue's ReceiveMessageWaitTimeSeconds (the long-poll default)."""
+        return int(self._queue(account, name).attributes.get("ReceiveMessageWaitTimeSeconds", "0"))
+
     def list_queue_tags(self, account: str, name: str) -> dict[str, str]:
         return dict(self._queue(account, name).tags)
 

@@ -96,6 +96,8 @@ class Queue:
     def remove(self, msg: Msg) -> None:
         del self.messages[msg.seq]
         self._uncount(msg)
+        if len(self.order) > 2 * len(self.messages) + 1024:
+            self._compact()
 
     def _uncount(self, msg: Msg) -> None:
         if msg.state == VISIBLE:
@@ -132,15 +134,16 @@ class Queue:
             msg.state = VISIBLE
             self.n_visible += 1
             heapq.heappush(self.visible, seq)
-        if len(pending) > 64 and len(pending) > 2 * (self.n_inflight + self.n_delayed):
+        if len(pending) > 2 * (self.n_inflight + self.n_delayed) + 1024:
             self._compact()
 
     def _compact(self) -> None:
-        """Drop stale heap entries once they outnumber live ones (keeps memory bounded)."""
+        """Drop stale index entries once they outnumber live ones: memory stays O(live messages), amortised O(1)."""
         self.pending = [(m.visible_at, m.seq) for m in self.messages.values() if m.state == PENDING]
         heapq.heapify(self.pending)
         self.visible = [m.seq for m in self.messages.values() if m.state == VISIBLE]
         heapq.heapify(self.visible)
+        self.order = deque(self.messages)  # dict order is insertion order, which is seq order
 
     def pop_visible(self) -> Msg | None:
         """The oldest visible message, taken off the visible heap (the caller makes it pending or removes it)."""

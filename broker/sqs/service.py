@@ -253,7 +253,7 @@ class SqsService:
                                  if n in MESSAGE_SYSTEM_ATTRIBUTES)
         selector = attribute_selector(params.get("MessageAttributeNames"))
         if wait is None:
-            wait = int(self._model.queue(account, name).attributes.get("ReceiveMessageWaitTimeSeconds", "0"))
+            wait = self._model.receive_wait_seconds(account, name)
         received = await self._receive(account, name, max_messages, visibility, wait)
         if not received:
             return {}

@@ -388,3 +388,19 @@ def test_every_command_round_trips_through_its_encoding() -> None:
         assert decode(encode(command)) == command
     with pytest.raises(UnknownCommand):
         decode(encode(ExpireMessages()).replace(b"\x0b", b"\x18\xff", 1))
+
+
+def test_indexes_stay_bounded_by_live_messages() -> None:
+    h = ModelHarness()
+    h.create("q")
+    h.send("q", "pinned", delay=900)  # the oldest message stays while thousands come and go
+    for _ in range(300):
+        h.send("q", *"abcdefghij")
+        got = receive(h)
+        for r in got:  # push each handle's visibility around before deleting: stale pending entries pile up
+            h.run(ChangeVisibility(ACCOUNT, "q", (("c", r.receipt_handle, 60),)))
+        h.run(DeleteMessages(ACCOUNT, "q", tuple((str(i), r.receipt_handle) for i, r in enumerate(got))))
+    q = h.model.queues[(ACCOUNT, "q")]
+    assert len(q.messages) == 1
+    assert len(q.order) <= 2 * 1 + 1024 + 10 and len(q.pending) <= 2 * 1 + 1024 + 30
+    assert h.model.next_expiry_ms() == T0 + 345_600_000
