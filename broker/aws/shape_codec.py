@@ -305,13 +305,10 @@ class ShapeCompiler:
             def enc_struct(v: Any) -> dict[str, Any]:
                 out = {}
                 for key, item in v.items():
-                    if item is None:
-                        continue
-                    enc = members.get(key, _DROP)
-                    if enc is None:
-                        out[key] = item
-                    elif enc is not _DROP:
-                        out[key] = enc(item)
+                    if item is None or key not in members:
+                        continue  # None means absent; a member the model does not know never leaks out
+                    enc = members[key]
+                    out[key] = item if enc is None else enc(item)
                 return out
             return enc_struct
         if t == "list":
@@ -331,13 +328,6 @@ class ShapeCompiler:
         if t == "timestamp":
             return encode_epoch
         return None
-
-
-def _drop(v: Any) -> Any:
-    return v
-
-
-_DROP: Encoder = _drop
 
 
 def encode_blob(v: Any) -> str:
