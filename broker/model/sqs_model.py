@@ -45,7 +45,7 @@ from broker.model.sqs_keys import (
     parse_receipt_handle,
     queue_key,
 )
-from broker.model.sqs_queue import PENDING, Msg, Queue
+from broker.model.sqs_queue import Msg, Queue
 from broker.model.sqs_types import (
     MAX_IN_FLIGHT,
     MAX_LIST_QUEUES,
@@ -297,7 +297,8 @@ class SqsModel:
                     f"Value {handle} for parameter ReceiptHandle is invalid. Reason: Message does not exist or is "
                     "not available for visibility timeout change."))
                 continue
-            if msg.receipt != receive_index or msg.state != PENDING or msg.visible_at <= ts:
+            # in flight is decided from visible_at alone, never from index state a read may have advanced early
+            if msg.receipt != receive_index or msg.visible_at <= ts:
                 results.append(errors.MessageNotInflight("The message referred to isn't in flight."))
                 continue
             if (ts - msg.received_at) // 1000 + timeout > MAX_VISIBILITY_TIMEOUT:

@@ -404,3 +404,23 @@ def test_indexes_stay_bounded_by_live_messages() -> None:
     assert len(q.messages) == 1
     assert len(q.order) <= 2 * 1 + 1024 + 10 and len(q.pending) <= 2 * 1 + 1024 + 30
     assert h.model.next_expiry_ms() == T0 + 345_600_000
+
+
+def test_reads_with_a_clock_ahead_of_the_log_do_not_change_apply_results() -> None:
+    """A read may advance the indexes to a later time than the next entry's (e.g. after a leader change)."""
+    plain, early = ModelHarness(), ModelHarness()
+    handles = []
+    for h in (plain, early):
+        h.create("q", VisibilityTimeout="10")
+        h.send("q", "a", "b")
+        handles.append(receive(h, n=1)[0].receipt_handle)
+        h.send("q", "c", delay=5)
+    early.model.get_queue_attributes(ACCOUNT, "q", ["All"], early.ts + 60_000, "arn")  # promotes a and c early
+    assert early.model.has_visible(ACCOUNT, "q", early.ts + 60_000)
+    assert handles[0] == handles[1]
+    for h in (plain, early):
+        h.advance(1000)
+        assert h.run(ChangeVisibility(ACCOUNT, "q", (("x", handles[0], 20),))) == [None]
+    assert [r.message.body for r in receive(early)] == [r.message.body for r in receive(plain)] == ["b"]
+    assert early.model.snapshot() == plain.model.snapshot()
+    assert early.tables.tables == plain.tables.tables
