@@ -131,7 +131,8 @@ class AwsGateway:
             return await self._dispatch_target(request, target, request_id, route)
         content_type = headers.get("content-type", "")
         if content_type.startswith("application/x-amz-json") or content_type.startswith(CBOR_MEDIA_TYPE):
-            route.json_content_type = content_type.split(";")[0]
+            if content_type.startswith("application/x-amz-json"):
+                route.json_content_type = content_type.split(";")[0].strip()
             raise UnknownOperationException("The request must carry an X-Amz-Target header.")
         return await self._dispatch_query(request, request_id, route)
 
