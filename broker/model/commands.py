@@ -11,7 +11,7 @@ The encoding is a CBOR array ``[TYPE_ID, *fields]`` (``storage.codec``), ~1-2 us
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, NamedTuple, Protocol
 
 from broker.model.sqs_types import MessageAttribute
 from storage import codec
@@ -125,9 +125,10 @@ class UntagQueue:
         return cls(f[0], f[1], tuple(f[2]))
 
 
-@dataclass(frozen=True, slots=True)
-class SendEntry:
+class SendEntry(NamedTuple):
     """One message of a SendMessage/SendMessageBatch call, validated and hashed by the service layer.
+
+    A NamedTuple rather than a dataclass: immutable too, ~4x cheaper to build and encoded as-is.
 
     ``size`` is the body plus attribute bytes (checked against the queue's MaximumMessageSize in ``apply``);
     ``delay_seconds`` None means the queue's DelaySeconds.
@@ -156,9 +157,7 @@ class SendMessages:
     entries: tuple[SendEntry, ...]
 
     def wire(self) -> list[Any]:
-        return [self.account, self.name, self.sender_id,
-                [(e.entry_id, e.message_id, e.body, e.md5_body, e.size, e.delay_seconds, e.attributes,
-                  e.md5_attributes, e.system_attributes, e.md5_system_attributes) for e in self.entries]]
+        return [self.account, self.name, self.sender_id, self.entries]
 
     @classmethod
     def from_wire(cls, f: list[Any]) -> SendMessages:
