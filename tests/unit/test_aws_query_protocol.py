@@ -10,11 +10,12 @@ import botocore.session
 import pytest
 from botocore import parsers, serialize
 from botocore.awsrequest import create_request_object, prepare_request_dict
+from botocore.model import ServiceModel as BotoServiceModel
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from broker.aws.query_protocol import QueryCodec, form_tree, parse_form
-from broker.aws.service_model import load_service_model
+from broker.aws.service_model import ServiceModel, load_service_model
 from broker.model.errors import BrokerError, InvalidParameterValue
 
 _SESSION = botocore.session.get_session()
@@ -185,3 +186,86 @@ def test_any_xml_text_round_trips(message_id: str, sequence: str) -> None:
 def test_any_form_text_round_trips(message: str, subject: str) -> None:
     params = {"Message": message, "Subject": subject}
     assert _decode("sns", "Publish", _wire_body("sns", "Publish", params)) == params
+
+
+# A synthetic Query model with the traits the old SQS Query model uses and SNS/STS do not (flattened lists and maps
+# renamed by locationName, non-flattened maps, every scalar type): botocore's serializer and parser built from the
+# same dict are the oracle.
+_SYNTHETIC: dict[str, Any] = {
+    "metadata": {"protocol": "query", "apiVersion": "2012-11-05", "endpointPrefix": "fake",
+                 "xmlNamespace": "http://queue.amazonaws.com/doc/2012-11-05/", "signatureVersion": "v4",
+                 "serviceId": "Fake"},
+    "operations": {"Do": {"name": "Do", "http": {"method": "POST", "requestUri": "/"},
+                          "input": {"shape": "DoRequest"},
+                          "output": {"shape": "DoResult", "resultWrapper": "DoResult"}}},
+    "shapes": {
+        "DoRequest": {"type": "structure", "required": ["QueueUrl"], "members": {
+            "QueueUrl": {"shape": "String"},
+            "Attributes": {"shape": "AttributeMap", "locationName": "Attribute"},
+            "AttributeNames": {"shape": "NameList"},
+            "Entries": {"shape": "EntryList"},
+            "Tags": {"shape": "TagMap", "locationName": "Tag"},
+            "Count": {"shape": "Integer"}, "Flag": {"shape": "Boolean"}, "When": {"shape": "Timestamp"},
+            "Data": {"shape": "Blob"}, "Ratio": {"shape": "Double"}, "Big": {"shape": "Long"}}},
+        "DoResult": {"type": "structure", "members": {
+            "Messages": {"shape": "MessageList"},
+            "Attributes": {"shape": "AttributeMap", "locationName": "Attribute"},
+            "Tags": {"shape": "TagMap", "locationName": "Tag"},
+            "Names": {"shape": "PlainList"},
+            "When": {"shape": "Timestamp"}, "Flag": {"shape": "Boolean"}, "Count": {"shape": "Integer"},
+            "Data": {"shape": "Blob"}, "Ratio": {"shape": "Double"}}},
+        "AttributeMap": {"type": "map", "key": {"shape": "String", "locationName": "Name"},
+                         "value": {"shape": "String", "locationName": "Value"}, "flattened": True},
+        "TagMap": {"type": "map", "key": {"shape": "String", "locationName": "Key"},
+                   "value": {"shape": "String", "locationName": "Value"}},
+        "NameList": {"type": "list", "member": {"shape": "String", "locationName": "AttributeName"},
+                     "flattened": True},
+        "EntryList": {"type": "list", "member": {"shape": "Entry", "locationName": "Entry"}, "flattened": True},
+        "Entry": {"type": "structure", "required": ["Id"], "members": {
+            "Id": {"shape": "String"}, "Attributes": {"shape": "AttributeMap", "locationName": "Attribute"}}},
+        "MessageList": {"type": "list", "member": {"shape": "Entry", "locationName": "Message"}, "flattened": True},
+        "PlainList": {"type": "list", "member": {"shape": "String", "locationName": "item"}},
+        "String": {"type": "string"}, "Integer": {"type": "integer"}, "Long": {"type": "long"},
+        "Boolean": {"type": "boolean"}, "Timestamp": {"type": "timestamp"}, "Blob": {"type": "blob"},
+        "Double": {"type": "double"},
+    },
+}
+
+
+def _synthetic() -> tuple[QueryCodec, Any]:
+    return (QueryCodec(ServiceModel.from_dict("fake", _SYNTHETIC)),
+            BotoServiceModel(_SYNTHETIC, service_name="fake").operation_model("Do"))
+
+
+def test_synthetic_model_request_round_trip() -> None:
+    codec, boto_op = _synthetic()
+    params = {"QueueUrl": "http://h/1/q", "Attributes": {"VisibilityTimeout": "5", "Policy": "{}"},
+              "AttributeNames": ["All", "Policy"], "Entries": [{"Id": "a", "Attributes": {"x": "1"}}, {"Id": "b"}],
+              "Tags": {"team": "t", "empty": ""}, "Count": -3, "Flag": False, "Big": 2**40, "Ratio": 0.25,
+              "When": datetime(2026, 11, 28, 1, 2, 3, tzinfo=UTC), "Data": b"\x00\x01binary"}
+    request = serialize.create_serializer("query").serialize_to_request(params, boto_op)
+    prepare_request_dict(request, endpoint_url="http://localhost:4566")
+    body = create_request_object(request).prepare().body
+    form = parse_form(body if isinstance(body, bytes) else body.encode())
+    assert "Attribute.1.Name" in form and "AttributeName.2" in form and "Entry.1.Attribute.1.Value" in form
+    assert "Tag.entry.1.Key" in form
+    op = codec.model.operation("Do")
+    assert op is not None
+    assert codec.decode_form(op, form) == params
+
+
+def test_synthetic_model_response_round_trip() -> None:
+    codec, boto_op = _synthetic()
+    output = {"Messages": [{"Id": "m1", "Attributes": {"SentTimestamp": "1"}}, {"Id": "m2"}],
+              "Attributes": {"A": "1"}, "Tags": {"k": "v"}, "Names": ["x", "y"], "Flag": True, "Count": 7,
+              "When": datetime(2026, 11, 28, 1, 2, 3, 456000, tzinfo=UTC), "Data": b"\xff", "Ratio": 1.5}
+    op = codec.model.operation("Do")
+    assert op is not None
+    response = codec.encode_output(op, output, "r")
+    assert b"<Message><Id>m1</Id><Attribute><Name>SentTimestamp</Name><Value>1</Value></Attribute></Message>" \
+        in response.body
+    assert b"<Tag><entry><Key>k</Key><Value>v</Value></entry></Tag>" in response.body
+    parsed = parsers.create_parser("query").parse({"status_code": 200, "headers": {}, "body": response.body},
+                                                  boto_op.output_shape)
+    parsed.pop("ResponseMetadata")
+    assert parsed == output
