@@ -1,8 +1,8 @@
 """Hypothesis drives the SQS model and a small, obviously-correct reference model side by side.
 
 Rules: send (with or without delay), receive (with or without a visibility override), delete and change visibility
-with current, stale and foreign receipt handles, time passing, expiry sweeps, and restore from the tables; every
-reply and the Approximate* counters must agree.
+with current, stale and foreign receipt handles, time passing, expiry sweeps, purges, changes of the queue's
+VisibilityTimeout, and restore from the tables; every reply and the Approximate* counters must agree.
 """
 
 from __future__ import annotations
@@ -14,7 +14,15 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from broker.model import errors
-from broker.model.commands import ChangeVisibility, DeleteMessages, ExpireMessages, ReceiveMessages, SendMessages
+from broker.model.commands import (
+    ChangeVisibility,
+    DeleteMessages,
+    ExpireMessages,
+    PurgeQueue,
+    ReceiveMessages,
+    SendMessages,
+    SetQueueAttributes,
+)
 from tests.unit.test_model_sqs import ACCOUNT, ModelHarness, entry
 
 VISIBILITY_S = 5
@@ -72,6 +80,8 @@ class SqsModelMachine(RuleBasedStateMachine):
         self.ref = Reference()
         self.handles: list[tuple[str, str]] = []  # (handle, body) of every receive
         self.sent = 0
+        self.last_purge: int | None = None
+        self.visibility = VISIBILITY_S
 
     @rule(delay=st.one_of(st.none(), st.integers(0, 20)), count=st.integers(1, 3))
     def send(self, delay: int | None, count: int) -> None:
@@ -86,7 +96,7 @@ class SqsModelMachine(RuleBasedStateMachine):
     @rule(n=st.integers(1, 10), timeout=st.one_of(st.none(), st.integers(0, 30)))
     def receive(self, n: int, timeout: int | None) -> None:
         reply = self.h.run(ReceiveMessages(ACCOUNT, "q", n, timeout))
-        expected = self.ref.receive(self.h.ts, n, VISIBILITY_S if timeout is None else timeout)
+        expected = self.ref.receive(self.h.ts, n, self.visibility if timeout is None else timeout)
         assert isinstance(reply, list)
         assert [r.message.body for r in reply] == expected
         for r in reply:
@@ -136,6 +146,21 @@ class SqsModelMachine(RuleBasedStateMachine):
         for body in gone:
             del self.ref.messages[body]
         assert removed == len(gone)
+
+    @rule()
+    def purge(self) -> None:
+        reply = self.h.run(PurgeQueue(ACCOUNT, "q"))
+        if self.last_purge is not None and self.h.ts - self.last_purge < 60_000:
+            assert isinstance(reply, errors.PurgeQueueInProgress)
+            return
+        assert reply is None
+        self.last_purge = self.h.ts
+        self.ref.messages.clear()
+
+    @rule(seconds=st.sampled_from([0, 1, 5, 30]))
+    def set_visibility_timeout(self, seconds: int) -> None:
+        assert self.h.run(SetQueueAttributes(ACCOUNT, "q", (("VisibilityTimeout", str(seconds)),))) is None
+        self.visibility = seconds
 
     @rule()
     def restart(self) -> None:
