@@ -37,7 +37,7 @@ LEGACY_LOCAL_LOG = "raft_log"  # cluster.local's one-node log: a different forma
 _HARD = b"hard"
 _SNAP_META = b"snap_meta"
 _SNAP_DATA = b"data"
-_APPLIED = b"applied"
+APPLIED_KEY = b"applied"  # u64 pair: last applied index, its entry's ts
 _OFFSET = b"offset"  # (index, term) of the last compacted entry: the log starts right after it
 _ENTRY = struct.Struct(">QBqI")  # term, type, ts, crc; data follows
 _HARD_FMT = struct.Struct(">QQ")  # term, commit; vote follows
@@ -107,8 +107,8 @@ class LmdbLogStorage:
             self._snap = Snapshot(meta, b"")
         else:
             self._snap = Snapshot(_decode_meta(raw), store.get(SNAPSHOT_TABLE, _SNAP_DATA) or b"")
-        raw = store.get(STATE_TABLE, _APPLIED)
-        self._applied = keys.u64_from(raw) if raw else 0
+        raw = store.get(STATE_TABLE, APPLIED_KEY)
+        self._applied, self._applied_ts = keys.u64_pair_from(raw) if raw else (0, 0)
         raw = store.get(STATE_TABLE, _OFFSET)
         offset, offset_term = keys.u64_pair_from(raw) if raw else (self._snap.meta.index, self._snap.meta.term)
         self._offset = offset  # entries start at _offset + 1 (at or before the snapshot's index)
@@ -194,6 +194,11 @@ class LmdbLogStorage:
         """``last_applied`` as of the last open plus every ``set_applied`` since."""
         return self._applied
 
+    @property
+    def applied_ts(self) -> int:
+        """The leader timestamp of the entry at ``applied``: keeps ``now_ms`` monotonic across restarts."""
+        return self._applied_ts
+
     # -- write side (LogStorage) -------------------------------------------------------------------------------
     def append(self, entries: list[Entry]) -> None:
         if not entries:
@@ -230,10 +235,10 @@ class LmdbLogStorage:
         self._hard = hs
         self._ops.append((STATE_TABLE, _HARD, _encode_hard(hs)))
 
-    def set_applied(self, index: int) -> None:
-        """Record ``last_applied`` in the same transaction as the state changes of the entries up to it."""
-        self._applied = index
-        self._ops.append((STATE_TABLE, _APPLIED, keys.u64_pack(index)))
+    def set_applied(self, index: int, ts: int) -> None:
+        """Record ``last_applied`` (and its entry's ts) in the transaction of the state changes up to it."""
+        self._applied, self._applied_ts = index, ts
+        self._ops.append((STATE_TABLE, APPLIED_KEY, keys.u64_pair(index, ts)))
 
     def apply_snapshot(self, snap: Snapshot) -> None:
         if snap.meta.index <= self._snap.meta.index:

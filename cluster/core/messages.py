@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from cluster.core.types import Entry, NodeId, SnapshotMeta
+from cluster.core.types import ConfChange, Entry, EntryType, NodeId, SnapshotMeta
 
 
 class MsgType(enum.IntEnum):
@@ -72,7 +72,7 @@ class Message:
         if self.entries:
             s += " entries=[" + " ".join(f"{e.term}/{e.index}{_entry_suffix(e)}" for e in self.entries) + "]"
         if self.reject:
-            s += f" rejected (hint: {self.log_term}/{self.reject_hint})"
+            s += " rejected" + (f" (hint: {self.log_term}/{self.reject_hint})" if self.type == MsgType.APP_RESP else "")
         if self.context:
             s += f" ctx={self.context.decode(errors='replace')}"
         if self.type == MsgType.READ_INDEX_RESP:
@@ -84,8 +84,8 @@ class Message:
 
 
 def _entry_suffix(e: Entry) -> str:
-    if e.type == 1:
-        return " conf:" + e.data.decode(errors="replace")
-    if e.type == 2:
+    if e.type == EntryType.CONF_CHANGE:
+        return f" conf({ConfChange.decode(e.data)})"
+    if e.type == EntryType.EMPTY:
         return " empty"
     return " " + e.data.decode(errors="replace") if e.data else ""

@@ -197,6 +197,7 @@ class Raft:
         self.pending_conf_index = self.log.last_index()
         self.last_ts = max(self.last_ts, self.log.last_entry_ts())
         self.append_entries([(EntryType.EMPTY, b"")])
+        self.bcast_append()
 
     # -- time --------------------------------------------------------------------------------------------------
     def tick(self) -> None:

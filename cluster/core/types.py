@@ -100,6 +100,11 @@ class ConfChange:
     node_id: NodeId
     result: ConfState = field(default_factory=ConfState)
 
+    def __str__(self) -> str:
+        r = self.result
+        return (f"{self.op.name.lower().replace('_', '-')} {self.node_id} -> voters={','.join(sorted(r.voters)) or '-'}"
+                f" learners={','.join(sorted(r.learners)) or '-'}")
+
     def encode(self) -> bytes:
         parts = [str(int(self.op)), self.node_id, ",".join(sorted(self.result.voters)),
                  ",".join(sorted(self.result.learners))]
