@@ -20,14 +20,14 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
 from broker.aws.json_protocol import input_error_to_broker
 from broker.aws.protocol import InputError, wire_error
 from broker.aws.service_model import Member, OperationModel, ServiceModel, Shape
-from broker.aws.shape_codec import parse_timestamp
+from broker.aws.shape_codec import encode_epoch, encode_http_date, encode_iso8601, parse_timestamp
 from broker.http.types import HttpResponse
 from broker.model.errors import BrokerError, MalformedQueryString
 
@@ -308,7 +308,17 @@ class QueryCodec:
         return enc
 
     def _member_encoders(self, shape: Shape) -> dict[str, tuple[str, XmlEncoder]]:
-        return {name: (query_key(m), self._encoder(m.shape)) for name, m in shape.members.items()}
+        return {name: (query_key(m), self._member_encoder(m)) for name, m in shape.members.items()}
+
+    def _member_encoder(self, member: Member) -> XmlEncoder:
+        """Like ``_encoder``, but honours a ``timestampFormat`` set on the reference (default: ISO 8601)."""
+        if member.shape.type == "timestamp" and member.timestamp_format:
+            text = _TIMESTAMP_TEXT.get(member.timestamp_format, _text_timestamp)
+
+            def enc_timestamp(v: Any, name: str, parts: list[str]) -> None:
+                parts.append(f"<{name}>{text(v)}</{name}>")
+            return enc_timestamp
+        return self._encoder(member.shape)
 
     def _encoder(self, shape: Shape) -> XmlEncoder:
         found = self._encoders.get(shape.name)
@@ -333,7 +343,7 @@ class QueryCodec:
             return enc_struct
         if t == "list":
             assert shape.member is not None
-            item_enc = self._encoder(shape.member.shape)
+            item_enc = self._member_encoder(shape.member)
             if shape.flattened:
                 def enc_flat_list(v: Any, name: str, parts: list[str]) -> None:
                     for item in v:
@@ -350,7 +360,7 @@ class QueryCodec:
         if t == "map":
             assert shape.key is not None and shape.value is not None
             key_enc = self._encoder(shape.key.shape)
-            val_enc = self._encoder(shape.value.shape)
+            val_enc = self._member_encoder(shape.value)
             key_name = shape.key.location_name or "key"
             value_name = shape.value.location_name or "value"
             if shape.flattened:
@@ -412,10 +422,15 @@ def _text_blob(v: Any) -> str:
 
 
 def _text_timestamp(v: Any) -> str:
-    when: datetime = v if isinstance(v, datetime) else datetime.fromtimestamp(v, UTC)
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return when.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return encode_iso8601(v)
+
+
+def _text_epoch(v: Any) -> str:
+    return str(encode_epoch(v))
+
+
+_TIMESTAMP_TEXT: dict[str, Callable[[Any], str]] = {"iso8601": _text_timestamp, "unixTimestamp": _text_epoch,
+                                                    "rfc822": encode_http_date}
 
 
 def _text_number(v: Any) -> str:

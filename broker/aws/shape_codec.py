@@ -15,10 +15,11 @@ import binascii
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
+from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
 
 from broker.aws.protocol import InputError
-from broker.aws.service_model import Shape
+from broker.aws.service_model import Member, Shape
 
 Decoder = Callable[[Any], Any]
 Encoder = Callable[[Any], Any]
@@ -37,15 +38,26 @@ def _constraint_error(detail: str, value: Any) -> InputError:
 
 
 def parse_timestamp(value: Any) -> datetime:
-    """Epoch seconds (int/float, or numeric text) or ISO 8601 text -> aware UTC datetime. ValueError if neither."""
+    """Epoch seconds (number or numeric text), ISO 8601 or RFC 822 text -> aware UTC datetime; ValueError if none.
+
+    Accepting every format AWS uses, whatever the member's ``timestampFormat``, costs nothing and matches how
+    lenient the real services are.
+    """
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return datetime.fromtimestamp(value, UTC)
     if isinstance(value, str):
         try:
             return datetime.fromtimestamp(float(value), UTC)
         except ValueError:
+            pass
+        try:
             parsed = datetime.fromisoformat(value)
-            return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+        except ValueError:
+            try:
+                parsed = parsedate_to_datetime(value)
+            except (TypeError, ValueError, IndexError):
+                raise ValueError(value) from None
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
     raise ValueError(value)
 
 
@@ -295,12 +307,19 @@ class ShapeCompiler:
         self._encoders[shape.name] = built
         return built
 
+    def member_encoder(self, member: Member) -> Encoder | None:
+        """Like ``encoder``, but honours a ``timestampFormat`` set on the reference (default: epoch seconds)."""
+        if member.shape.type == "timestamp":
+            enc: Encoder = TIMESTAMP_ENCODERS.get(member.timestamp_format or "unixTimestamp", encode_epoch)
+            return enc
+        return self.encoder(member.shape)
+
     def _build_encoder(self, shape: Shape) -> Encoder | None:
         t = shape.type
         if shape.document:
             return None
         if t == "structure":
-            members = {name: self.encoder(m.shape) for name, m in shape.members.items()}
+            members = {name: self.member_encoder(m) for name, m in shape.members.items()}
 
             def enc_struct(v: Any) -> dict[str, Any]:
                 out = {}
@@ -313,13 +332,13 @@ class ShapeCompiler:
             return enc_struct
         if t == "list":
             assert shape.member is not None
-            item_enc = self.encoder(shape.member.shape)
+            item_enc = self.member_encoder(shape.member)
             if item_enc is None:
                 return None
             return lambda v: [item_enc(i) for i in v]
         if t == "map":
             assert shape.value is not None
-            val_enc = self.encoder(shape.value.shape)
+            val_enc = self.member_encoder(shape.value)
             if val_enc is None:
                 return None
             return lambda v: {k: val_enc(i) for k, i in v.items()}
@@ -342,6 +361,23 @@ def encode_epoch(v: Any) -> float | int:
     if isinstance(v, (int, float)):
         return v
     raise TypeError(f"timestamp expected, got {type(v).__name__}")
+
+
+def _as_datetime(v: Any) -> datetime:
+    when: datetime = v if isinstance(v, datetime) else datetime.fromtimestamp(v, UTC)
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+
+
+def encode_iso8601(v: Any) -> str:
+    return _as_datetime(v).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def encode_http_date(v: Any) -> str:
+    return format_datetime(_as_datetime(v), usegmt=True)
+
+
+TIMESTAMP_ENCODERS: dict[str, Encoder] = {"unixTimestamp": encode_epoch, "iso8601": encode_iso8601,
+                                          "rfc822": encode_http_date}
 
 
 def _compile_pattern(pattern: str | None) -> re.Pattern[str] | None:

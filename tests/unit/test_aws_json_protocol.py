@@ -14,7 +14,7 @@ from botocore import parsers, serialize
 from botocore.model import ServiceModel as BotoServiceModel
 
 from broker.aws.json_protocol import JsonCodec
-from broker.aws.service_model import load_service_model
+from broker.aws.service_model import ServiceModel, load_service_model
 from broker.model.errors import BrokerError, InternalFailure, QueueDoesNotExist
 
 _SESSION = botocore.session.get_session()
@@ -234,3 +234,40 @@ def test_plain_json_service_error() -> None:
     parsed = _botocore_parse("kinesis", "DescribeStream", 400, response.headers, response.body)
     assert parsed["Error"] == {"Code": "ResourceNotFoundException",
                                "Message": "Stream s under account 000000000000 not found."}
+
+
+_TS_MODEL: dict[str, Any] = {
+    "metadata": {"protocol": "json", "jsonVersion": "1.1", "apiVersion": "2020-01-01", "endpointPrefix": "fake",
+                 "targetPrefix": "Fake", "serviceId": "Fake", "signatureVersion": "v4"},
+    "operations": {"Do": {"name": "Do", "http": {"method": "POST", "requestUri": "/"},
+                          "input": {"shape": "Times"}, "output": {"shape": "Times"}}},
+    "shapes": {
+        "Times": {"type": "structure", "members": {
+            "Epoch": {"shape": "Timestamp"},
+            "Iso": {"shape": "Timestamp", "timestampFormat": "iso8601"},
+            "Http": {"shape": "Timestamp", "timestampFormat": "rfc822"},
+            "IsoList": {"shape": "IsoList"}}},
+        "IsoList": {"type": "list", "member": {"shape": "IsoTimestamp"}},
+        "IsoTimestamp": {"type": "timestamp", "timestampFormat": "iso8601"},
+        "Timestamp": {"type": "timestamp"},
+    },
+}
+
+
+def test_timestamp_format_traits_are_honoured() -> None:
+    codec = JsonCodec(ServiceModel.from_dict("fake", _TS_MODEL))
+    op = codec.model.operation("Do")
+    assert op is not None
+    when = datetime(2026, 11, 28, 1, 2, 3, tzinfo=UTC)
+    output = {"Epoch": when, "Iso": when, "Http": when, "IsoList": [when]}
+    body = codec.encode_output(op, output, "r").body
+    raw = orjson.loads(body)
+    assert raw == {"Epoch": when.timestamp(), "Iso": "2026-11-28T01:02:03.000Z",
+                   "Http": "Sat, 28 Nov 2026 01:02:03 GMT", "IsoList": ["2026-11-28T01:02:03.000Z"]}
+    boto_op = BotoServiceModel(_TS_MODEL, service_name="fake").operation_model("Do")
+    parsed = parsers.create_parser("json").parse({"status_code": 200, "headers": {}, "body": body},
+                                                 boto_op.output_shape)
+    parsed.pop("ResponseMetadata")
+    assert parsed == output
+    # inputs in any of the three formats decode to the same instant
+    assert codec.decode_body(op, body) == output
