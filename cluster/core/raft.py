@@ -229,7 +229,8 @@ class Raft:
             self.lead_transferee = ""  # a transfer that did not finish within an election timeout is aborted
         if self.heartbeat_elapsed >= self.cfg.heartbeat_tick:
             self.heartbeat_elapsed = 0
-            self.bcast_heartbeat(b"")
+            # Carry the latest read round, so reads whose own round was lost are still confirmed.
+            self.bcast_heartbeat(str(self._read_round).encode() if self._read_requests else b"")
 
     def _quorum_active(self) -> bool:
         active = sum(1 for v in self.conf.voters if v == self.id or (v in self.prs and self.prs[v].recent_active))
