@@ -212,7 +212,8 @@ _SYNTHETIC: dict[str, Any] = {
             "Attributes": {"shape": "AttributeMap", "locationName": "Attribute"},
             "Tags": {"shape": "TagMap", "locationName": "Tag"},
             "Names": {"shape": "PlainList"},
-            "When": {"shape": "Timestamp"}, "Flag": {"shape": "Boolean"}, "Count": {"shape": "Integer"},
+            "When": {"shape": "Timestamp"}, "Epoch": {"shape": "Timestamp", "timestampFormat": "unixTimestamp"},
+            "Flag": {"shape": "Boolean"}, "Count": {"shape": "Integer"},
             "Data": {"shape": "Blob"}, "Ratio": {"shape": "Double"}}},
         "AttributeMap": {"type": "map", "key": {"shape": "String", "locationName": "Name"},
                          "value": {"shape": "String", "locationName": "Value"}, "flattened": True},
@@ -258,13 +259,16 @@ def test_synthetic_model_response_round_trip() -> None:
     codec, boto_op = _synthetic()
     output = {"Messages": [{"Id": "m1", "Attributes": {"SentTimestamp": "1"}}, {"Id": "m2"}],
               "Attributes": {"A": "1"}, "Tags": {"k": "v"}, "Names": ["x", "y"], "Flag": True, "Count": 7,
-              "When": datetime(2026, 11, 28, 1, 2, 3, 456000, tzinfo=UTC), "Data": b"\xff", "Ratio": 1.5}
+              "When": datetime(2026, 11, 28, 1, 2, 3, 456000, tzinfo=UTC), "Data": b"\xff", "Ratio": 1.5,
+              "Epoch": datetime(2026, 11, 28, 1, 2, 3, tzinfo=UTC)}
     op = codec.model.operation("Do")
     assert op is not None
     response = codec.encode_output(op, output, "r")
     assert b"<Message><Id>m1</Id><Attribute><Name>SentTimestamp</Name><Value>1</Value></Attribute></Message>" \
         in response.body
     assert b"<Tag><entry><Key>k</Key><Value>v</Value></entry></Tag>" in response.body
+    assert b"<When>2026-11-28T01:02:03.456Z</When>" in response.body
+    assert b"<Epoch>1795827723.0</Epoch>" in response.body
     parsed = parsers.create_parser("query").parse({"status_code": 200, "headers": {}, "body": response.body},
                                                   boto_op.output_shape)
     parsed.pop("ResponseMetadata")
