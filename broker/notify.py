@@ -46,5 +46,9 @@ class Notifier:
         self._waiters.clear()
 
     @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
     def waiting(self) -> int:
         return sum(len(w) for w in self._waiters.values())

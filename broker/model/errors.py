@@ -24,8 +24,14 @@ class BrokerError(Exception):
     default_message: str = ""
     query_code: str | None = None  # legacy Query-protocol code when it differs from ``code``
 
-    def __init__(self, message: str | None = None, *, code: str | None = None, status: int | None = None,
-                 sender_fault: bool | None = None) -> None:
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        code: str | None = None,
+        status: int | None = None,
+        sender_fault: bool | None = None,
+    ) -> None:
         self.message = message if message is not None else self.default_message
         if code is not None:
             self.code = code
@@ -44,18 +50,31 @@ class BrokerError(Exception):
         return f"{type(self).__name__}({self.code!r}, {self.message!r})"
 
     def __eq__(self, other: object) -> bool:
-        return (isinstance(other, BrokerError) and (self.code, self.message, self.status)
-                == (other.code, other.message, other.status))
+        return isinstance(other, BrokerError) and (self.code, self.message, self.status) == (
+            other.code,
+            other.message,
+            other.status,
+        )
 
     def __hash__(self) -> int:
         return hash((self.code, self.message))
 
 
-def _error(code: str, status: int = 400, message: str = "", sender_fault: bool = True,
-           query_code: str | None = None) -> type[BrokerError]:
-    return type(code, (BrokerError,), {"code": code, "status": status, "default_message": message,
-                                       "sender_fault": sender_fault, "query_code": query_code,
-                                       "__module__": __name__})
+def _error(
+    code: str, status: int = 400, message: str = "", sender_fault: bool = True, query_code: str | None = None
+) -> type[BrokerError]:
+    return type(
+        code,
+        (BrokerError,),
+        {
+            "code": code,
+            "status": status,
+            "default_message": message,
+            "sender_fault": sender_fault,
+            "query_code": query_code,
+            "__module__": __name__,
+        },
+    )
 
 
 # Common errors of every AWS service (not in the service models).
@@ -75,7 +94,12 @@ InternalFailure = _error("InternalFailure", 500, "We encountered an internal err
 ServiceUnavailable = _error("ServiceUnavailable", 503, "Service is unable to handle request.", False)
 
 # SQS errors modelled in sqs-2012-11-05.json (codes are the model's shape names).
-QueueDoesNotExist = _error("QueueDoesNotExist", 400, "The specified queue does not exist.", query_code="AWS.SimpleQueueService.NonExistentQueue")
+QueueDoesNotExist = _error(
+    "QueueDoesNotExist",
+    400,
+    "The specified queue does not exist.",
+    query_code="AWS.SimpleQueueService.NonExistentQueue",
+)
 QueueNameExists = _error("QueueNameExists", 400, query_code="QueueAlreadyExists")
 QueueDeletedRecently = _error("QueueDeletedRecently", 400, query_code="AWS.SimpleQueueService.QueueDeletedRecently")
 InvalidAttributeName = _error("InvalidAttributeName", 400)
@@ -86,9 +110,13 @@ ReceiptHandleIsInvalid = _error("ReceiptHandleIsInvalid", 400)
 InvalidIdFormat = _error("InvalidIdFormat", 400)
 PurgeQueueInProgress = _error("PurgeQueueInProgress", 400, query_code="AWS.SimpleQueueService.PurgeQueueInProgress")
 OverLimit = _error("OverLimit", 403)
-TooManyEntriesInBatchRequest = _error("TooManyEntriesInBatchRequest", 400, query_code="AWS.SimpleQueueService.TooManyEntriesInBatchRequest")
+TooManyEntriesInBatchRequest = _error(
+    "TooManyEntriesInBatchRequest", 400, query_code="AWS.SimpleQueueService.TooManyEntriesInBatchRequest"
+)
 EmptyBatchRequest = _error("EmptyBatchRequest", 400, query_code="AWS.SimpleQueueService.EmptyBatchRequest")
-BatchEntryIdsNotDistinct = _error("BatchEntryIdsNotDistinct", 400, query_code="AWS.SimpleQueueService.BatchEntryIdsNotDistinct")
+BatchEntryIdsNotDistinct = _error(
+    "BatchEntryIdsNotDistinct", 400, query_code="AWS.SimpleQueueService.BatchEntryIdsNotDistinct"
+)
 BatchRequestTooLong = _error("BatchRequestTooLong", 400, query_code="AWS.SimpleQueueService.BatchRequestTooLong")
 InvalidBatchEntryId = _error("InvalidBatchEntryId", 400, query_code="AWS.SimpleQueueService.InvalidBatchEntryId")
 UnsupportedOperation = _error("UnsupportedOperation", 400, query_code="AWS.SimpleQueueService.UnsupportedOperation")

@@ -117,7 +117,7 @@ class SqsService:
         return reply
 
     def _stopping(self) -> bool:
-        return self._closed or bool(getattr(self._notifier, "_closed", False))
+        return self._closed or self._notifier.closed
 
     # -- queues -----------------------------------------------------------------------------------------------
 
