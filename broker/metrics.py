@@ -14,21 +14,47 @@ from prometheus_client.registry import Collector
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
-REQUESTS = Counter("raftmq_requests", "API requests by service, action and HTTP status",
-                   ["service", "action", "status"], registry=REGISTRY)
-REQUEST_SECONDS = Histogram("raftmq_request_seconds", "API request latency by service and action",
-                            ["service", "action"], registry=REGISTRY,
-                            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25))
-FSYNC_SECONDS = Histogram("raftmq_fsync_seconds", "Duration of one durable LMDB commit (write + fsync)",
-                          registry=REGISTRY,
-                          buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5))
-COMMIT_BATCH = Histogram("raftmq_commit_batch_entries", "Log entries per durable commit (group commit)",
-                         registry=REGISTRY, buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512))
+REQUESTS = Counter(
+    "raftmq_requests",
+    "API requests by service, action and HTTP status",
+    ["service", "action", "status"],
+    registry=REGISTRY,
+)
+REQUEST_SECONDS = Histogram(
+    "raftmq_request_seconds",
+    "API request latency by service and action",
+    ["service", "action"],
+    registry=REGISTRY,
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25),
+)
+FSYNC_SECONDS = Histogram(
+    "raftmq_fsync_seconds",
+    "Duration of one durable LMDB commit (write + fsync)",
+    registry=REGISTRY,
+    buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5),
+)
+COMMIT_BATCH = Histogram(
+    "raftmq_commit_batch_entries",
+    "Log entries per durable commit (group commit)",
+    registry=REGISTRY,
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
+)
+
+
+_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
 
 
 def observe_request(service: str, action: str, status: int, seconds: float) -> None:
-    REQUESTS.labels(service, action, str(status)).inc()
-    REQUEST_SECONDS.labels(service, action).observe(seconds)
+    # labels() costs several µs per call; the label children are looked up once and kept.
+    key = (service, action, status)
+    children = _children.get(key)
+    if children is None:
+        children = _children[key] = (
+            REQUESTS.labels(service, action, str(status)),
+            REQUEST_SECONDS.labels(service, action),
+        )
+    children[0].inc()
+    children[1].observe(seconds)
 
 
 QueueGaugeSource = Callable[[], Iterable[tuple[str, str, int, int, int]]]
@@ -41,11 +67,17 @@ class QueueGauges(Collector):
         self._source = source
 
     def collect(self) -> Iterable[GaugeMetricFamily]:
-        depth = GaugeMetricFamily("raftmq_queue_messages", "Messages available for retrieval", labels=["account", "queue"])
-        inflight = GaugeMetricFamily("raftmq_queue_messages_in_flight", "Messages received and not yet deleted",
-                                     labels=["account", "queue"])
-        delayed = GaugeMetricFamily("raftmq_queue_messages_delayed", "Messages not yet available because of a delay",
-                                    labels=["account", "queue"])
+        depth = GaugeMetricFamily(
+            "raftmq_queue_messages", "Messages available for retrieval", labels=["account", "queue"]
+        )
+        inflight = GaugeMetricFamily(
+            "raftmq_queue_messages_in_flight", "Messages received and not yet deleted", labels=["account", "queue"]
+        )
+        delayed = GaugeMetricFamily(
+            "raftmq_queue_messages_delayed",
+            "Messages not yet available because of a delay",
+            labels=["account", "queue"],
+        )
         for account, name, visible, not_visible, delayed_count in self._source():
             depth.add_metric([account, name], visible)
             inflight.add_metric([account, name], not_visible)
