@@ -233,10 +233,21 @@ class ExpireMessages:
 
 
 REGISTRY: dict[int, type[Command]] = {}
-for _cls in (CreateQueue, DeleteQueue, PurgeQueue, SetQueueAttributes, TagQueue, UntagQueue, SendMessages,
-             ReceiveMessages, DeleteMessages, ChangeVisibility, ExpireMessages):
-    assert _cls.TYPE_ID not in REGISTRY, _cls
-    REGISTRY[_cls.TYPE_ID] = _cls
+
+# TYPE_ID ranges per service, so each service's command module can grow without coordination:
+# SQS 1-99, SNS 100-199, Kinesis 200-299, cluster-wide/admin 300-399.
+
+
+def register(*classes: type[Command]) -> None:
+    """Add command classes to the registry (each service's command module calls this once at import)."""
+    for cls in classes:
+        if cls.TYPE_ID in REGISTRY:
+            raise ValueError(f"command type id {cls.TYPE_ID} of {cls.__name__} is taken by {REGISTRY[cls.TYPE_ID]}")
+        REGISTRY[cls.TYPE_ID] = cls
+
+
+register(CreateQueue, DeleteQueue, PurgeQueue, SetQueueAttributes, TagQueue, UntagQueue, SendMessages,
+         ReceiveMessages, DeleteMessages, ChangeVisibility, ExpireMessages)
 
 
 class UnknownCommand(ValueError):
