@@ -28,6 +28,11 @@ def summary(result: RunResult) -> str:
         f"CPU-us/{result.unit.rstrip('s')}",
         "  errors: " + (", ".join(f"{k} {v:,}" for k, v in sorted(result.errors.items())) or "none"),
     ]
+    if result.server_commits:
+        c = result.server_commits
+        lines.append(f"  server group commit: {c['commits']:,.0f} commits ({c['commits_per_s']:,.1f}/s), "
+                     f"{c['entries_per_commit']:,.1f} entries/commit, {c['commit_ms_mean']:,.2f} ms per durable "
+                     "commit")
     lines.extend(f"  FAILURE {f}" for f in result.failures)
     lines.append(f"  {'latency (us)':<20}{'count':>10}" + "".join(f"{p:>11}" for p in _PCTS) + f"{'max':>11}")
     for call, hist in sorted(result.latency.items()):
@@ -50,6 +55,9 @@ def median_of(results: Sequence[RunResult]) -> dict[str, Any]:
         "server_cpu_us_per_unit": med([r.server_cpu_us_per_unit for r in results]),
         "client_cpu_us_per_unit": med([r.client_cpu_us_per_unit for r in results]),
         "errors": sum(sum(r.errors.values()) for r in results),
+        "entries_per_commit": med([r.server_commits["entries_per_commit"] if r.server_commits else None
+                                   for r in results]),
+        "commit_ms_mean": med([r.server_commits["commit_ms_mean"] if r.server_commits else None for r in results]),
         "latency_us": {c: {p: med([float(r.latency[c].percentile(float(p[1:]))) if c in r.latency else None
                                    for r in results]) for p in _PCTS} for c in calls},
     }
@@ -62,6 +70,9 @@ def median_summary(results: Sequence[RunResult]) -> str:
              f"{_fmt(med['server_cpu_us_per_unit'])} CPU-us/{unit.rstrip('s')}, generator "
              f"{_fmt(med['client_cpu_us_per_unit'])} CPU-us/{unit.rstrip('s')}, errors {med['errors']:,}",
              "  runs (rate/s): " + ", ".join(f"{r.rate:,.0f}" for r in results)]
+    if med["commit_ms_mean"] is not None:
+        lines.append(f"  server group commit: {med['entries_per_commit']} entries/commit, "
+                     f"{med['commit_ms_mean']} ms per durable commit")
     for call, pct in med["latency_us"].items():
         lines.append(f"  {call:<20}" + "  ".join(f"{p} {_fmt(v, 0)}" for p, v in pct.items()))
     return "\n".join(lines)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from multiprocessing.sharedctypes import Synchronized
 from typing import Any, TextIO
 
-from benchmarks import procstat
+from benchmarks import procstat, servermetrics
 from benchmarks.awsjson import Target
 from benchmarks.histogram import LogHistogram
 from benchmarks.scenarios.base import Scenario
@@ -60,6 +60,7 @@ class RunResult:
     client_cpu_seconds: float
     server_cpu_seconds: float | None
     failures: list[str]
+    server_commits: dict[str, float] | None = None  # group-commit figures from the server's /metrics
 
     @property
     def total(self) -> int:
@@ -90,7 +91,7 @@ class RunResult:
             "client_cpu_s": round(self.client_cpu_seconds, 3),
             "client_cpu_us_per_unit": _round(self.client_cpu_us_per_unit),
             "latency_us": {k: h.summary() for k, h in sorted(self.latency.items())},
-            "failures": self.failures,
+            "server_commits": self.server_commits, "failures": self.failures,
         }
 
 
@@ -132,6 +133,7 @@ def _drive(scenario: Scenario, target: Target, config: RunConfig, log: TextIO) -
     try:
         for _ in workers:
             ready.get(timeout=START_TIMEOUT_S)
+        metrics0 = asyncio.run(servermetrics.scrape(target))
         cpu0 = _server_cpu(config.server_pid)
         start = time.monotonic()
         deadline.value = start + config.duration
@@ -139,6 +141,7 @@ def _drive(scenario: Scenario, target: Target, config: RunConfig, log: TextIO) -
         collected = _collect(results, workers, config, progress, errors, start, log, scenario.unit)
         elapsed = time.monotonic() - start
         cpu1 = _server_cpu(config.server_pid)
+        metrics1 = asyncio.run(servermetrics.scrape(target))
     finally:
         for w in workers:
             w.join(timeout=10)
@@ -149,7 +152,7 @@ def _drive(scenario: Scenario, target: Target, config: RunConfig, log: TextIO) -
     server_cpu = None if cpu0 is None or cpu1 is None else round(cpu1 - cpu0, 3)
     return RunResult(scenario.name, scenario.unit, scenario.headline, scenario.describe(), config, elapsed,
                      merged.counters, merged.errors, merged.latency, merged.client_cpu_seconds, server_cpu,
-                     merged.failures)
+                     merged.failures, servermetrics.commit_summary(metrics0, metrics1, elapsed))
 
 
 def _collect(results: mp.Queue[WorkerResult], workers: list[Any], config: RunConfig,
