@@ -274,7 +274,7 @@ def test_query_mistakes() -> None:
         (b"Version=2011-06-15", "MissingAction"),
         (b"", "MissingAction"),
         (b"Action=Publish&Version=2010-03-31&TopicArn=t&Message=m", "InvalidAction"),  # sns is not served
-        (b"Action=SendMessage&Version=2012-11-05&QueueUrl=u&MessageBody=m", "InvalidAction"),  # no SQS Query model
+        (b"Action=SendMessage&Version=2012-11-05&QueueUrl=u", "MissingParameter"),  # the frozen SQS Query model
         (b"Action=GetCallerIdentity&Version=2011-06-15&x=%ff", "MalformedQueryString"),
     ]
     for body, code in cases:

@@ -72,9 +72,10 @@ def test_error_info() -> None:
 
 
 def test_unknown_model() -> None:
-    assert not has_model("sqs", "query")  # until the frozen SQS Query model is committed
+    assert has_model("sqs", "query")  # the frozen SQS Query model
+    assert not has_model("sts", "json")
     assert has_model("sts", "query")
     with pytest.raises(UnknownModel):
-        load_service_model("sqs", "query")
+        load_service_model("kinesis", "query")
     with pytest.raises(UnknownModel):
         load_service_model("dynamodb", "json")
