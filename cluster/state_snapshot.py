@@ -64,13 +64,18 @@ def dump(store: LmdbStore, applied_key: tuple[str, bytes]) -> tuple[int, int, by
     return index, ts, b"".join(parts)
 
 
-def parse(data: bytes) -> tuple[int, int, list[tuple[str, bytes, bytes]]]:
-    """(applied index, ts, rows) of a dump."""
+def header(data: bytes) -> tuple[int, int]:
+    """(applied index, ts) of a dump."""
     if not data.startswith(MAGIC):
         raise SnapshotFormatError("not a RaftMQ state snapshot")
-    pos = len(MAGIC)
-    index, ts = _HEAD.unpack_from(data, pos)
-    pos += _HEAD.size
+    index, ts = _HEAD.unpack_from(data, len(MAGIC))
+    return index, ts
+
+
+def parse(data: bytes) -> tuple[int, int, list[tuple[str, bytes, bytes]]]:
+    """(applied index, ts, rows) of a dump."""
+    index, ts = header(data)
+    pos = len(MAGIC) + _HEAD.size
     rows: list[tuple[str, bytes, bytes]] = []
     table = ""
     end = len(data)

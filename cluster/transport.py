@@ -121,6 +121,7 @@ class PeerTransport:
         self._peers: dict[str, _Peer] = {}
         self._channels: dict[str, tuple[str, grpc.aio.Channel]] = {}
         self._running = False
+        self._blocked: frozenset[str] = frozenset()
         self.rejected_streams = 0
         for nid, addr in peers.items():
             if nid != node_id:
@@ -203,12 +204,17 @@ class PeerTransport:
         self._channels[node_id] = (address, channel)
         return channel
 
+    def block(self, node_ids: set[str] | frozenset[str]) -> None:
+        """Fault injection (tests, drills): drop every Raft message to and from ``node_ids`` until unblocked."""
+        self._blocked = frozenset(node_ids)
+
     # -- sending -----------------------------------------------------------------------------------------------
     def send(self, messages: list[Message]) -> None:
         peers = self._peers
+        blocked = self._blocked
         for m in messages:
             peer = peers.get(m.to)
-            if peer is not None:
+            if peer is not None and m.to not in blocked:
                 peer.push(m)
 
     def stats(self) -> dict[str, tuple[int, int, int]]:
@@ -220,7 +226,10 @@ class PeerTransport:
 
     def _deliver(self, frame: pb.Frame) -> None:
         if frame.messages:
-            self._on_messages([decode_message(p) for p in frame.messages])
+            msgs = [decode_message(p) for p in frame.messages]
+            if self._blocked:
+                msgs = [m for m in msgs if m.frm not in self._blocked]
+            self._on_messages(msgs)
 
     # -- dialling ----------------------------------------------------------------------------------------------
     def _start_dialer(self, peer: _Peer) -> None:
@@ -343,9 +352,10 @@ class TransportServicer:
     def __init__(self, transport: PeerTransport) -> None:
         self._t = transport
 
-    def Stream(self, request_iterator: AsyncIterator[pb.Frame], context: grpc.aio.ServicerContext
-               ) -> AsyncIterator[pb.Frame]:
-        return self._t.serve_stream(request_iterator, context)
+    async def Stream(self, request_iterator: AsyncIterator[pb.Frame], context: grpc.aio.ServicerContext
+                     ) -> AsyncIterator[pb.Frame]:
+        async for frame in self._t.serve_stream(request_iterator, context):  # an async generator, as gRPC requires
+            yield frame
 
     def add_to_server(self, server: grpc.aio.Server) -> None:
         pb_grpc.add_RaftTransportServicer_to_server(self, server)

@@ -204,7 +204,7 @@ def test_lmdb_queues_writes_until_taken(tmp_path: Path) -> None:
     s = LmdbLogStorage(store, CONF)
     s.append(ents(1, 3))
     s.set_hard_state(HardState(1, "a", 2))
-    s.set_applied(2)
+    s.set_applied(2, 1002)
     ops, ranges, last = s.take_writes()
     assert last == 2 and ranges == []
     assert {table for table, _, _ in ops} == {"raft_entries", "raft_state"}
@@ -214,7 +214,7 @@ def test_lmdb_queues_writes_until_taken(tmp_path: Path) -> None:
     assert s.take_writes() == ([], [], 2)
     store.close()
     reopened = LmdbLogStorage(LmdbStore(str(tmp_path / "db")), CONF)
-    assert reopened.applied == 2
+    assert (reopened.applied, reopened.applied_ts) == (2, 1002)
     assert reopened.initial_state()[0] == HardState(1, "a", 2)
 
 
