@@ -7,6 +7,7 @@ that got receivable messages are only notified in ``after_durable``, once the ba
 from __future__ import annotations
 
 import logging
+from typing import Any, Protocol
 
 from broker.model import commands, errors
 from broker.model.sqs_model import SqsModel
@@ -22,13 +23,37 @@ def sqs_wake_key(account: str, name: str) -> tuple[str, str, str]:
     return ("sqs", account, name)
 
 
-class BrokerStateMachine:
-    """Applies replicated commands to the model; notifies long pollers after each durable batch."""
+class ModelPart(Protocol):
+    """One service's share of the replicated state (SQS, Kinesis, SNS ...): the methods SqsModel already has."""
 
-    def __init__(self, sqs: SqsModel, notifier: Notifier) -> None:
+    wake_prefix: str  # first element of the Notifier keys this part's wake-ups are delivered on
+
+    def handles(self, command: commands.Command) -> bool: ...
+
+    def apply(self, command: commands.Command, meta: EntryMeta, changes: ChangeSink) -> object: ...
+
+    def restore(self, reader: TableReader) -> None: ...
+
+    def take_wakeups(self) -> set[Any]: ...
+
+
+class BrokerStateMachine:
+    """Applies replicated commands to the model parts; notifies long pollers after each durable batch."""
+
+    def __init__(self, sqs: SqsModel, notifier: Notifier, *others: ModelPart) -> None:
         self.sqs = sqs
+        self.parts: tuple[ModelPart, ...] = (sqs, *others)
         self._notifier = notifier
-        self._woken: set[tuple[str, str]] = set()
+        self._by_type: dict[type[Any], ModelPart] = {}
+        self._woken: set[tuple[Any, ...]] = set()
+
+    def _part(self, command: commands.Command) -> ModelPart | None:
+        part = self._by_type.get(type(command))
+        if part is None:
+            part = next((p for p in self.parts if p.handles(command)), None)
+            if part is not None:
+                self._by_type[type(command)] = part
+        return part
 
     def apply(self, meta: EntryMeta, data: bytes, changes: ChangeSink) -> object:
         try:
@@ -36,19 +61,23 @@ class BrokerStateMachine:
         except Exception:  # a corrupt or foreign entry must not stop the apply loop
             log.exception("cannot decode log entry %d", meta.index)
             return errors.InternalFailure()
-        if not self.sqs.handles(command):
+        part = self._part(command)
+        if part is None:
             log.error("no model handles command type %d (entry %d)", command.TYPE_ID, meta.index)
             return errors.InternalFailure()
-        reply = self.sqs.apply(command, meta, changes)
-        if self.sqs.wakeups:
-            self._woken |= self.sqs.take_wakeups()
+        reply = part.apply(command, meta, changes)
+        woken = part.take_wakeups()
+        if woken:
+            prefix = part.wake_prefix
+            self._woken.update((prefix, *key) for key in woken)
         return reply
 
     def after_durable(self) -> None:
         woken, self._woken = self._woken, set()
-        for account, name in woken:
-            self._notifier.notify(sqs_wake_key(account, name))
+        for key in woken:
+            self._notifier.notify(key)
 
     def restore(self, reader: TableReader) -> None:
-        self.sqs.restore(reader)
+        for part in self.parts:
+            part.restore(reader)
         self._woken.clear()

@@ -79,6 +79,8 @@ QueueKey = tuple[str, str]
 class SqsModel:
     """All SQS queues of this node."""
 
+    wake_prefix = "sqs"  # wake-ups are (account, name) pairs, delivered on Notifier keys ("sqs", account, name)
+
     def __init__(self) -> None:
         self.queues: dict[QueueKey, Queue] = {}
         self.by_id: dict[int, Queue] = {}
