@@ -299,6 +299,7 @@ class SimCluster:
         """End of faults: heal the network, restart everyone, stop dropping messages."""
         self.net.heal()
         self.net.faults = False
+        self._crash_soon.clear()
         for nid in self.ids:
             self.restart(nid)
 

@@ -21,9 +21,9 @@ import random
 from dataclasses import dataclass, field, replace
 
 from cluster.core import (
-    Config,
     ConfChange,
     ConfChangeOp,
+    Config,
     ConfState,
     EntryType,
     MemoryStorage,
