@@ -76,6 +76,14 @@ def parse(data: bytes) -> tuple[int, int, list[tuple[str, bytes, bytes]]]:
     """(applied index, ts, rows) of a dump."""
     index, ts = header(data)
     pos = len(MAGIC) + _HEAD.size
+    try:
+        rows = _rows(data, pos)
+    except struct.error as exc:
+        raise SnapshotFormatError("truncated snapshot") from exc
+    return index, ts, rows
+
+
+def _rows(data: bytes, pos: int) -> list[tuple[str, bytes, bytes]]:
     rows: list[tuple[str, bytes, bytes]] = []
     table = ""
     end = len(data)
@@ -96,7 +104,7 @@ def parse(data: bytes) -> tuple[int, int, list[tuple[str, bytes, bytes]]]:
             raise SnapshotFormatError(f"bad tag {tag!r} at {pos - 1}")
     if pos != end:
         raise SnapshotFormatError("truncated snapshot")
-    return index, ts, rows
+    return rows
 
 
 def install_ops(store: LmdbStore, data: bytes) -> list[Op]:

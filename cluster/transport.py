@@ -316,8 +316,11 @@ class PeerTransport:
         st = _Stream()
         peer.inbound.add(st)
         peer.inbound_gone.clear()
-        if self._defers_to(peer) and peer.outbound is not None and peer.outbound.call is not None:
-            peer.outbound.call.cancel()  # the peer that dials this pair has connected: keep only its stream
+        if self._defers_to(peer) and peer.outbound is not None:
+            # The peer that dials this pair has connected: wind our stream down. Closing (not cancelling) ends its
+            # request side after the frames already handed to gRPC, and the peer then ends the call: no loss.
+            peer.outbound.closed = True
+            peer.data.set()
         reader = asyncio.get_running_loop().create_task(self._read_inbound(requests, peer, st))
         try:
             yield self._hello()
