@@ -96,23 +96,32 @@ class AwsJsonClient:
         self._content_type = f"application/x-amz-json-{service.json_version}"
         self._signer = SigV4Signer(target.access_key, target.secret_key, target.region, service.signing_name)
         self._now = clock or AmzClock().now  # X-Amz-Date text; injectable so tests can sign at a fixed time
+        self._prepared: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {}
 
     def build_request(self, operation: str, body: bytes) -> bytes:
         """The complete request (head + body) for ``operation``, signed now."""
+        prepared = self._prepared.get(operation)
+        if prepared is None:
+            prepared = self._prepared[operation] = self._prepare(operation)
+        static_head, signed = prepared
         amz_date = self._now()
-        signed = [("x-amz-target", f"{self._service.target_prefix}.{operation}"),
-                  ("content-type", self._content_type)]
-        if self._service.query_compatible:
-            signed.append(("x-amzn-query-mode", "true"))
-        signed += [("x-amz-date", amz_date), ("host", self._host_header)]
         auth = self._signer.authorization(amz_date, signed, body)
-        head = (f"POST / HTTP/1.1\r\nHost: {self._host_header}\r\nX-Amz-Target: {signed[0][1]}\r\n"
-                f"Content-Type: {self._content_type}\r\n"
-                + ("x-amzn-query-mode: true\r\n" if self._service.query_compatible else "")
-                + f"User-Agent: {USER_AGENT}\r\nX-Amz-Date: {amz_date}\r\nAuthorization: {auth}\r\n"
+        head = (f"{static_head}X-Amz-Date: {amz_date}\r\nAuthorization: {auth}\r\n"
                 f"amz-sdk-invocation-id: {_invocation_id()}\r\namz-sdk-request: attempt=1\r\n"
                 f"Content-Length: {len(body)}\r\n\r\n")
         return head.encode("latin-1") + body
+
+    def _prepare(self, operation: str) -> tuple[str, tuple[tuple[str, str], ...]]:
+        """Headers that do not change between calls of ``operation``: the head's start and the ones to sign."""
+        target = f"{self._service.target_prefix}.{operation}"
+        signed = [("x-amz-target", target), ("content-type", self._content_type), ("host", self._host_header)]
+        query_mode = ""
+        if self._service.query_compatible:
+            signed.append(("x-amzn-query-mode", "true"))
+            query_mode = "x-amzn-query-mode: true\r\n"
+        static_head = (f"POST / HTTP/1.1\r\nHost: {self._host_header}\r\nX-Amz-Target: {target}\r\n"
+                       f"Content-Type: {self._content_type}\r\n{query_mode}User-Agent: {USER_AGENT}\r\n")
+        return static_head, tuple(signed)
 
     async def call_raw(self, operation: str, body: bytes) -> HttpResponse:
         """Send a pre-serialised JSON body; returns the response whatever its status."""

@@ -29,6 +29,7 @@ class SigV4Signer:
         self._service = service
         self._key_day = ""
         self._key = b""
+        self._prepared: dict[tuple[str, str, str, tuple[tuple[str, str], ...]], tuple[str, str, str]] = {}
 
     def _signing_key(self, day: str) -> bytes:
         if day != self._key_day:
@@ -41,20 +42,37 @@ class SigV4Signer:
 
     def authorization(self, amz_date: str, headers: Sequence[tuple[str, str]], body: bytes,
                       method: str = "POST", path: str = "/", query: str = "") -> str:
-        """The ``Authorization`` header value.
+        """The ``Authorization`` header value for a request sent with ``X-Amz-Date: amz_date``.
 
-        ``headers`` are the headers to sign as (name, value) pairs; names must be lower case and unique, and must
-        include ``host`` and ``x-amz-date`` (= ``amz_date``, formatted ``%Y%m%dT%H%M%SZ``).
+        ``headers`` are the other headers to sign as (name, value) pairs: lower-case, unique, including ``host``;
+        ``x-amz-date`` is added here. ``amz_date`` is formatted ``%Y%m%dT%H%M%SZ``. The canonical request around
+        the date is built once per distinct header set, so a hot loop pays for two SHA-256 and one HMAC only.
         """
-        ordered = sorted((name, " ".join(value.split())) for name, value in headers)
-        signed = ";".join(name for name, _ in ordered)
-        canonical = "\n".join((method, path, query, "".join(f"{n}:{v}\n" for n, v in ordered), signed,
-                               hashlib.sha256(body).hexdigest()))
+        key = (method, path, query, tuple(headers))
+        parts = self._prepared.get(key)
+        if parts is None:
+            parts = _prepare(method, path, query, headers)
+            if len(self._prepared) < 1024:
+                self._prepared[key] = parts
+        before_date, after_date, signed = parts
+        canonical = f"{before_date}{amz_date}{after_date}{hashlib.sha256(body).hexdigest()}"
         day = amz_date[:8]
         scope = f"{day}/{self._region}/{self._service}/aws4_request"
         to_sign = f"{_ALGORITHM}\n{amz_date}\n{scope}\n{hashlib.sha256(canonical.encode()).hexdigest()}"
         signature = hmac.new(self._signing_key(day), to_sign.encode(), hashlib.sha256).hexdigest()
         return f"{_ALGORITHM} Credential={self._access_key}/{scope}, SignedHeaders={signed}, Signature={signature}"
+
+
+_DATE_MARK = "\x00amz-date\x00"
+
+
+def _prepare(method: str, path: str, query: str, headers: Sequence[tuple[str, str]]) -> tuple[str, str, str]:
+    """The canonical request split around the x-amz-date value (payload hash appended last), and SignedHeaders."""
+    ordered = sorted([(name, " ".join(value.split())) for name, value in headers] + [("x-amz-date", _DATE_MARK)])
+    signed = ";".join(name for name, _ in ordered)
+    text = "\n".join((method, path, query, "".join(f"{n}:{v}\n" for n, v in ordered), signed, ""))
+    before, after = text.split(_DATE_MARK)
+    return before, after, signed
 
 
 class AmzClock:

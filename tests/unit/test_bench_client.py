@@ -16,6 +16,7 @@ from benchmarks.awsjson import AwsError, AwsJsonClient, Target
 from benchmarks.fakesqs import FakeSqs, start
 from benchmarks.http1 import HttpConnection, HttpConnectionError
 from benchmarks.scenarios.sqs_cycle import SqsCycle
+from benchmarks.sigv4 import SigV4Signer
 from benchmarks.stats import WorkerStats
 
 FIXED = datetime.datetime(2026, 11, 28, 15, 27, 55, tzinfo=datetime.UTC)
@@ -50,6 +51,19 @@ def test_request_is_signed_exactly_like_botocore(monkeypatch: pytest.MonkeyPatch
     botocore.auth.SigV4Auth(Credentials(target.access_key, target.secret_key), "sqs", "eu-west-1").add_auth(request)
     assert headers["authorization"] == request.headers["Authorization"]
     assert headers["x-amz-date"] == request.headers["X-Amz-Date"]
+
+
+def test_signer_matches_the_aws_sigv4_test_suite_get_vanilla() -> None:
+    signer = SigV4Signer("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "us-east-1", "service")
+    expected = ("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, "
+                "SignedHeaders=host;x-amz-date, "
+                "Signature=5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31")
+    headers = [("host", "example.amazonaws.com")]
+    assert signer.authorization("20150830T123600Z", headers, b"", method="GET") == expected
+    # the cached canonical parts must not leak one call's date or body into the next
+    other = signer.authorization("20150831T000000Z", headers, b"x", method="GET")
+    assert other != expected and "20150831/us-east-1" in other
+    assert signer.authorization("20150830T123600Z", headers, b"", method="GET") == expected
 
 
 @pytest.fixture
