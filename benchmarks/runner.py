@@ -17,7 +17,7 @@ import sys
 import time
 import traceback
 from collections.abc import Callable, Coroutine, MutableSequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing.sharedctypes import Synchronized
 from typing import Any, TextIO
 
@@ -61,6 +61,7 @@ class RunResult:
     server_cpu_seconds: float | None
     failures: list[str]
     server_commits: dict[str, float] | None = None  # group-commit figures from the server's /metrics
+    timeline: list[tuple[float, float]] = field(default_factory=list)  # (seconds since start, rate over last s)
 
     @property
     def total(self) -> int:
@@ -92,6 +93,7 @@ class RunResult:
             "client_cpu_us_per_unit": _round(self.client_cpu_us_per_unit),
             "latency_us": {k: h.summary() for k, h in sorted(self.latency.items())},
             "server_commits": self.server_commits, "failures": self.failures,
+            "timeline": [list(point) for point in self.timeline],
         }
 
 
@@ -138,7 +140,8 @@ def _drive(scenario: Scenario, target: Target, config: RunConfig, log: TextIO) -
         start = time.monotonic()
         deadline.value = start + config.duration
         go.set()
-        collected = _collect(results, workers, config, progress, errors, start, log, scenario.unit)
+        timeline: list[tuple[float, float]] = []
+        collected = _collect(results, workers, config, progress, errors, start, log, scenario.unit, timeline)
         elapsed = time.monotonic() - start
         cpu1 = _server_cpu(config.server_pid)
         metrics1 = asyncio.run(servermetrics.scrape(target))
@@ -152,13 +155,13 @@ def _drive(scenario: Scenario, target: Target, config: RunConfig, log: TextIO) -
     server_cpu = None if cpu0 is None or cpu1 is None else round(cpu1 - cpu0, 3)
     return RunResult(scenario.name, scenario.unit, scenario.headline, scenario.describe(), config, elapsed,
                      merged.counters, merged.errors, merged.latency, merged.client_cpu_seconds, server_cpu,
-                     merged.failures, servermetrics.commit_summary(metrics0, metrics1, elapsed))
+                     merged.failures, servermetrics.commit_summary(metrics0, metrics1, elapsed), timeline)
 
 
 def _collect(results: mp.Queue[WorkerResult], workers: list[Any], config: RunConfig,
              progress: MutableSequence[int], errors: MutableSequence[int], start: float, log: TextIO,
-             unit: str) -> list[WorkerResult]:
-    """Gather one result per worker, printing a progress line every second meanwhile."""
+             unit: str, timeline: list[tuple[float, float]]) -> list[WorkerResult]:
+    """Gather one result per worker; every second meanwhile append (t, rate) to ``timeline`` and print it."""
     collected: list[WorkerResult] = []
     last_total, last_t = 0, start
     cpu_last = _server_cpu(config.server_pid)
@@ -178,13 +181,15 @@ def _collect(results: mp.Queue[WorkerResult], workers: list[Any], config: RunCon
         now = time.monotonic()
         next_tick = now + 1.0
         total = sum(progress)
+        rate = (total - last_total) / (now - last_t)
+        timeline.append((round(now - start, 2), round(rate, 1)))
         if config.progress:
             cpu_now = _server_cpu(config.server_pid)
             cpu_text = ""
             if cpu_now is not None and cpu_last is not None:
                 cpu_text = f"  server CPU {100 * (cpu_now - cpu_last) / (now - last_t):5.1f}%"
                 cpu_last = cpu_now
-            print(f"[{now - start:6.1f}s] {(total - last_total) / (now - last_t):10,.0f} {unit}/s  "
+            print(f"[{now - start:6.1f}s] {rate:10,.0f} {unit}/s  "
                   f"total {total:,}  errors {sum(errors):,}{cpu_text}", file=log, flush=True)
         last_total, last_t = total, now
     return collected

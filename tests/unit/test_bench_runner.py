@@ -48,7 +48,7 @@ def threaded_fake() -> Iterator[tuple[FakeSqs, Target]]:
 
 def test_processes_and_connections_add_up_to_what_the_server_saw(threaded_fake: tuple[FakeSqs, Target]) -> None:
     sqs, target = threaded_fake
-    config = runner.RunConfig(processes=2, connections=3, duration=0.5, server_pid=os.getpid(), progress=False)
+    config = runner.RunConfig(processes=2, connections=3, duration=1.2, server_pid=os.getpid(), progress=False)
     result = runner.run(SqsCycle(batch=10), target, config)
     assert result.failures == [] and result.errors == {}
     assert result.counters["sent"] == sqs.entries["sent"] == 10 * sqs.calls["SendMessageBatch"]
@@ -57,9 +57,10 @@ def test_processes_and_connections_add_up_to_what_the_server_saw(threaded_fake: 
     assert {k: h.count for k, h in result.latency.items()} == {
         k: sqs.calls[k] for k in ("SendMessageBatch", "ReceiveMessage", "DeleteMessageBatch")}
     assert sqs.calls["CreateQueue"] == sqs.calls["DeleteQueue"] == 1
-    assert 0.5 <= result.elapsed < 5 and result.rate == result.total / result.elapsed
+    assert 1.2 <= result.elapsed < 6 and result.rate == result.total / result.elapsed
     assert result.server_cpu_seconds is not None and result.server_cpu_us_per_unit is not None
     assert result.client_cpu_seconds > 0
+    assert result.timeline and all(rate >= 0 for _, rate in result.timeline)  # one point per second
     data = result.to_dict()
     assert data["processes"] == 2 and data["connections_per_process"] == 3
     assert data["latency_us"]["ReceiveMessage"]["count"] == sqs.calls["ReceiveMessage"]
