@@ -2,6 +2,10 @@
 
 One server per test module keeps the suite fast (start-up is paid once per module); tests stay independent by
 using unique queue names. Clients never retry, so the first error a server returns is the one the test sees.
+
+SQS is spoken over two wire protocols (see ``sqs_clients``). The ``protocol`` fixture says which one the ``sqs``
+client (and ``sqs_factory``, ``make_queue``, ``queue_url``) speaks: "json" unless a test is marked
+``@both_protocols``, which runs it once per protocol. Clients are cached per module and protocol.
 """
 
 from __future__ import annotations
@@ -16,12 +20,15 @@ import pytest
 from botocore.config import Config
 
 from tests.integration.server import RaftMQServer
+from tests.integration.sqs_clients import PROTOCOLS, check_protocol, sqs_session
 
 REGION = "us-east-1"
 DUMMY_KEY = "AKIAIOSFODNN7EXAMPLE"
 DUMMY_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 
 ClientFactory = Callable[..., Any]
+
+both_protocols = pytest.mark.parametrize("protocol", PROTOCOLS)
 
 
 def client_config(read_timeout: float = 40.0) -> Config:
@@ -37,6 +44,15 @@ def make_client(service: str, endpoint: str, **kwargs: Any) -> Any:
                                "aws_secret_access_key": DUMMY_SECRET, "config": client_config()}
     options.update(kwargs)
     return session.client(service, endpoint_url=endpoint, **options)
+
+
+def make_sqs_client(endpoint: str, protocol: str = "json", **kwargs: Any) -> Any:
+    """An SQS client speaking ``protocol`` ("json": AWS JSON 1.0; "query": form requests, XML responses)."""
+    options: dict[str, Any] = {"region_name": REGION, "aws_access_key_id": DUMMY_KEY,
+                               "aws_secret_access_key": DUMMY_SECRET, "config": client_config()}
+    options.update(kwargs)
+    client = sqs_session(protocol).client("sqs", endpoint_url=endpoint, **options)
+    return check_protocol(client, protocol)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -59,19 +75,34 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RaftMQServer]:
         srv.close()
 
 
-@pytest.fixture(scope="module")
-def sqs_factory(server: RaftMQServer) -> ClientFactory:
-    """Make more SQS clients for the module server (e.g. one per thread)."""
+@pytest.fixture
+def protocol() -> str:
+    """The SQS wire protocol of this test; ``@both_protocols`` parametrises it over every protocol."""
+    return "json"
+
+
+@pytest.fixture
+def sqs_factory(server: RaftMQServer, protocol: str) -> ClientFactory:
+    """Make more SQS clients for the module server (e.g. one per thread), speaking the test's protocol."""
 
     def factory(**kwargs: Any) -> Any:
-        return make_client("sqs", server.endpoint, **kwargs)
+        return make_sqs_client(server.endpoint, protocol, **kwargs)
 
     return factory
 
 
 @pytest.fixture(scope="module")
-def sqs(sqs_factory: ClientFactory) -> Any:
-    return sqs_factory()
+def _sqs_clients() -> dict[tuple[str, str], Any]:
+    """One client per (endpoint, protocol) for the module: building a botocore client costs ~50 ms."""
+    return {}
+
+
+@pytest.fixture
+def sqs(server: RaftMQServer, protocol: str, _sqs_clients: dict[tuple[str, str], Any]) -> Any:
+    key = (server.endpoint, protocol)
+    if key not in _sqs_clients:
+        _sqs_clients[key] = make_sqs_client(server.endpoint, protocol)
+    return _sqs_clients[key]
 
 
 def unique_name(label: str) -> str:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import ClientFactory
+from tests.integration.conftest import ClientFactory, both_protocols
 from tests.integration.helpers import RawResponse, error_code, http_request, http_status, sqs_json_headers
 from tests.integration.server import RaftMQServer
 
@@ -30,6 +30,7 @@ OPERATIONS_ON_A_QUEUE: list[tuple[str, dict[str, Any]]] = [
 ]
 
 
+@both_protocols
 @pytest.mark.parametrize(("operation", "kwargs"), OPERATIONS_ON_A_QUEUE, ids=[op for op, _ in OPERATIONS_ON_A_QUEUE])
 def test_every_action_on_a_missing_queue_is_nonexistent_queue(sqs: Any, server: RaftMQServer, queue_name: str,
                                                               operation: str, kwargs: dict[str, Any]) -> None:
@@ -41,6 +42,7 @@ def test_every_action_on_a_missing_queue_is_nonexistent_queue(sqs: Any, server: 
     assert info.value.response["ResponseMetadata"].get("RequestId")
 
 
+@both_protocols
 def test_queue_url_forms_clients_send_are_all_accepted(sqs: Any, server: RaftMQServer, queue_name: str) -> None:
     url = sqs.create_queue(QueueName=queue_name)["QueueUrl"]
     forms = [
@@ -56,6 +58,7 @@ def test_queue_url_forms_clients_send_are_all_accepted(sqs: Any, server: RaftMQS
     assert attrs["ApproximateNumberOfMessages"] == str(len(forms))
 
 
+@both_protocols
 def test_any_credentials_are_accepted_for_now(sqs_factory: ClientFactory) -> None:
     other = sqs_factory(aws_access_key_id="AKIDOTHER", aws_secret_access_key="other-secret")
     assert "ResponseMetadata" in other.list_queues()

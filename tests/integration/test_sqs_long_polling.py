@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.integration.conftest import ClientFactory
+from tests.integration.conftest import ClientFactory, both_protocols
 from tests.integration.helpers import error_code
 
 BLOCKED_PROBE = 0.3  # how long a poll must still be pending to count as parked on the server
@@ -24,6 +24,7 @@ def timed_receive(sqs: Any, url: str, **kwargs: Any) -> tuple[list[dict[str, Any
     return response.get("Messages", []), time.monotonic()
 
 
+@both_protocols
 def test_long_poll_returns_promptly_after_a_send_from_another_client(
         sqs: Any, sqs_factory: ClientFactory, queue_url: str) -> None:
     receiver = sqs_factory()
@@ -57,6 +58,7 @@ def test_every_parked_poller_is_served_by_a_batch(sqs: Any, sqs_factory: ClientF
     assert max(t for _, t in results) - t_acked <= 1.0
 
 
+@both_protocols
 def test_long_poll_on_an_empty_queue_returns_empty_after_the_wait(sqs: Any, queue_url: str) -> None:
     t_start = time.monotonic()
     messages, t_end = timed_receive(sqs, queue_url, WaitTimeSeconds=1)

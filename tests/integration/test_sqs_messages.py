@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.integration.conftest import both_protocols
 from tests.integration.helpers import error_code, http_status, md5_of_attributes, md5_of_body, receive_until
 
 ATTRIBUTES: dict[str, dict[str, Any]] = {
@@ -46,6 +47,7 @@ def visible_count(sqs: Any, url: str) -> int:
 
 # -- SendMessage and MD5s -------------------------------------------------------------------------------------------
 
+@both_protocols
 def test_send_returns_message_id_and_body_md5(sqs: Any, queue_url: str) -> None:
     body = "hello world"
     response = sqs.send_message(QueueUrl=queue_url, MessageBody=body)
@@ -59,6 +61,7 @@ def test_send_returns_message_id_and_body_md5(sqs: Any, queue_url: str) -> None:
     assert message["ReceiptHandle"]
 
 
+@both_protocols
 def test_message_attributes_of_every_type_round_trip_with_aws_md5s(sqs: Any, queue_url: str) -> None:
     body = "attributes"
     sent = sqs.send_message(QueueUrl=queue_url, MessageBody=body, MessageAttributes=ATTRIBUTES)
@@ -80,6 +83,7 @@ def test_known_attribute_md5_matches_the_aws_documented_value(sqs: Any, queue_ur
     assert sent["MD5OfMessageAttributes"] == expected
 
 
+@both_protocols
 @pytest.mark.parametrize("body", [
     "tab\tnewline\ncr\r",
     "emoji 😀 astral \U0010ffff and bmp \ud7ff \ue000 \ufffd",
@@ -95,6 +99,7 @@ def test_bodies_with_allowed_characters_round_trip(sqs: Any, queue_url: str, bod
     sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
 
 
+@both_protocols
 @pytest.mark.parametrize("body", ["nul\x00", "bell\x07", "escape\x1b", "noncharacter\ufffe", "noncharacter\uffff"])
 def test_body_with_invalid_characters_is_invalid_message_contents(sqs: Any, queue_url: str, body: str) -> None:
     with pytest.raises(ClientError) as info:
@@ -104,6 +109,7 @@ def test_body_with_invalid_characters_is_invalid_message_contents(sqs: Any, queu
     assert visible_count(sqs, queue_url) == 0
 
 
+@both_protocols
 def test_message_size_limit_follows_maximum_message_size(sqs: Any, make_queue: Callable[..., str]) -> None:
     url = make_queue({"MaximumMessageSize": "1024"})
     sqs.send_message(QueueUrl=url, MessageBody="x" * 1024)
@@ -118,6 +124,7 @@ def test_message_size_limit_follows_maximum_message_size(sqs: Any, make_queue: C
     assert visible_count(sqs, url) == 1
 
 
+@both_protocols
 def test_default_limit_is_one_mebibyte(sqs: Any, queue_url: str) -> None:
     sqs.send_message(QueueUrl=queue_url, MessageBody="y" * 1_048_576)
     with pytest.raises(ClientError) as info:
@@ -144,6 +151,7 @@ def test_invalid_message_attributes_are_rejected(sqs: Any, queue_url: str,
     assert visible_count(sqs, queue_url) == 0
 
 
+@both_protocols
 @pytest.mark.parametrize("delay", [-1, 901])
 def test_message_delay_out_of_range_is_invalid_parameter_value(sqs: Any, queue_url: str, delay: int) -> None:
     with pytest.raises(ClientError) as info:
@@ -153,6 +161,7 @@ def test_message_delay_out_of_range_is_invalid_parameter_value(sqs: Any, queue_u
 
 # -- SendMessageBatch -----------------------------------------------------------------------------------------------
 
+@both_protocols
 def test_send_batch_of_ten_reports_each_entry(sqs: Any, queue_url: str) -> None:
     entries: list[dict[str, Any]] = [{"Id": f"e-{i}", "MessageBody": f"body {i}",
                 "MessageAttributes": {"i": {"DataType": "Number", "StringValue": str(i)}}} for i in range(10)]
@@ -170,6 +179,7 @@ def test_send_batch_of_ten_reports_each_entry(sqs: Any, queue_url: str) -> None:
     assert {m["MessageId"] for m in received} == {r["MessageId"] for r in response["Successful"]}
 
 
+@both_protocols
 def test_send_batch_partial_failure_keeps_the_good_entries(sqs: Any, make_queue: Callable[..., str]) -> None:
     url = make_queue({"MaximumMessageSize": "1024"})
     entries = [
@@ -189,6 +199,7 @@ def test_send_batch_partial_failure_keeps_the_good_entries(sqs: Any, make_queue:
     assert sorted(m["Body"] for m in received) == ["also fine", "fine"]
 
 
+@both_protocols
 def test_send_batch_with_duplicate_ids_is_rejected_whole(sqs: Any, queue_url: str) -> None:
     with pytest.raises(sqs.exceptions.BatchEntryIdsNotDistinct) as info:
         sqs.send_message_batch(QueueUrl=queue_url, Entries=[{"Id": "same", "MessageBody": "1"},
@@ -197,6 +208,7 @@ def test_send_batch_with_duplicate_ids_is_rejected_whole(sqs: Any, queue_url: st
     assert visible_count(sqs, queue_url) == 0
 
 
+@both_protocols
 def test_send_batch_of_eleven_is_too_many_entries(sqs: Any, queue_url: str) -> None:
     with pytest.raises(sqs.exceptions.TooManyEntriesInBatchRequest) as info:
         sqs.send_message_batch(QueueUrl=queue_url,
@@ -213,6 +225,7 @@ def test_empty_batches_are_empty_batch_request(sqs: Any, queue_url: str, operati
     assert error_code(info.value) == "AWS.SimpleQueueService.EmptyBatchRequest"
 
 
+@both_protocols
 @pytest.mark.parametrize("entry_id", ["has space", "dot.id", "x" * 81, "ünï"])
 def test_batch_entry_ids_must_be_alphanumeric_hyphen_underscore(sqs: Any, queue_url: str, entry_id: str) -> None:
     with pytest.raises(sqs.exceptions.InvalidBatchEntryId) as info:
@@ -220,6 +233,7 @@ def test_batch_entry_ids_must_be_alphanumeric_hyphen_underscore(sqs: Any, queue_
     assert error_code(info.value) == "AWS.SimpleQueueService.InvalidBatchEntryId"
 
 
+@both_protocols
 def test_send_batch_larger_than_one_mebibyte_in_total_is_batch_request_too_long(sqs: Any, queue_url: str) -> None:
     entries = [{"Id": str(i), "MessageBody": "b" * 110_000} for i in range(10)]  # each fits, 1.1 MB together
     with pytest.raises(sqs.exceptions.BatchRequestTooLong) as info:
@@ -230,6 +244,7 @@ def test_send_batch_larger_than_one_mebibyte_in_total_is_batch_request_too_long(
 
 # -- ReceiveMessage -------------------------------------------------------------------------------------------------
 
+@both_protocols
 def test_receive_honours_max_number_of_messages(sqs: Any, queue_url: str) -> None:
     for start in (0, 10):
         sqs.send_message_batch(QueueUrl=queue_url,
@@ -241,6 +256,7 @@ def test_receive_honours_max_number_of_messages(sqs: Any, queue_url: str) -> Non
     assert_empty(sqs, queue_url)
 
 
+@both_protocols
 @pytest.mark.parametrize("count", [0, 11])
 def test_receive_max_number_out_of_range_is_invalid_parameter_value(sqs: Any, queue_url: str, count: int) -> None:
     with pytest.raises(ClientError) as info:
@@ -282,6 +298,7 @@ def test_receive_returns_system_attributes_asked_for(sqs: Any, queue_url: str) -
     assert last["Attributes"]["ApproximateFirstReceiveTimestamp"] == str(first_receive)
 
 
+@both_protocols
 def test_receive_filters_message_attributes_by_name_and_prefix(sqs: Any, queue_url: str) -> None:
     attrs: dict[str, dict[str, Any]] = {
         "foo.one": {"DataType": "String", "StringValue": "1"},
@@ -349,6 +366,7 @@ def test_receive_visibility_timeout_overrides_the_queue_default(sqs: Any, make_q
     assert_empty(sqs, url)
 
 
+@both_protocols
 def test_change_visibility_to_zero_makes_message_available_at_once(sqs: Any, queue_url: str) -> None:
     sqs.send_message(QueueUrl=queue_url, MessageBody="release me")
     first = receive_one(sqs, queue_url, VisibilityTimeout=300)
@@ -373,6 +391,7 @@ def test_change_visibility_extends_the_timeout(sqs: Any, queue_url: str) -> None
     assert again["MessageId"] == first["MessageId"]
 
 
+@both_protocols
 def test_change_visibility_of_a_message_not_in_flight_is_message_not_inflight(sqs: Any, queue_url: str) -> None:
     sqs.send_message(QueueUrl=queue_url, MessageBody="visible")
     first = receive_one(sqs, queue_url, VisibilityTimeout=300)
@@ -383,6 +402,7 @@ def test_change_visibility_of_a_message_not_in_flight_is_message_not_inflight(sq
     assert error_code(info.value) == "AWS.SimpleQueueService.MessageNotInflight"
 
 
+@both_protocols
 def test_change_visibility_rejects_bad_handles_and_values(sqs: Any, queue_url: str) -> None:
     sqs.send_message(QueueUrl=queue_url, MessageBody="x")
     message = receive_one(sqs, queue_url, VisibilityTimeout=300)
@@ -396,6 +416,7 @@ def test_change_visibility_rejects_bad_handles_and_values(sqs: Any, queue_url: s
     assert_empty(sqs, queue_url)
 
 
+@both_protocols
 def test_change_visibility_batch_reports_each_entry(sqs: Any, queue_url: str) -> None:
     sqs.send_message_batch(QueueUrl=queue_url, Entries=[{"Id": "a", "MessageBody": "a"},
                                                         {"Id": "b", "MessageBody": "b"}])
@@ -413,6 +434,7 @@ def test_change_visibility_batch_reports_each_entry(sqs: Any, queue_url: str) ->
     assert [m["Body"] for m in again] == ["a"]
 
 
+@both_protocols
 def test_change_visibility_batch_with_duplicate_ids_is_rejected(sqs: Any, queue_url: str) -> None:
     with pytest.raises(sqs.exceptions.BatchEntryIdsNotDistinct):
         sqs.change_message_visibility_batch(QueueUrl=queue_url, Entries=[
@@ -433,6 +455,7 @@ def test_deleted_message_is_never_redelivered(sqs: Any, make_queue: Callable[...
     assert (attrs["ApproximateNumberOfMessages"], attrs["ApproximateNumberOfMessagesNotVisible"]) == ("0", "0")
 
 
+@both_protocols
 def test_delete_with_invalid_receipt_handle_is_receipt_handle_is_invalid(sqs: Any, queue_url: str) -> None:
     with pytest.raises(sqs.exceptions.ReceiptHandleIsInvalid) as info:
         sqs.delete_message(QueueUrl=queue_url, ReceiptHandle="not-a-receipt-handle")
@@ -440,6 +463,7 @@ def test_delete_with_invalid_receipt_handle_is_receipt_handle_is_invalid(sqs: An
     assert http_status(info.value) == 400
 
 
+@both_protocols
 def test_delete_batch_partial_failure(sqs: Any, queue_url: str) -> None:
     sqs.send_message_batch(QueueUrl=queue_url, Entries=[{"Id": str(i), "MessageBody": f"m{i}"} for i in range(3)])
     received = receive_until(sqs, queue_url, 3, timeout=5, VisibilityTimeout=0)
@@ -457,6 +481,7 @@ def test_delete_batch_partial_failure(sqs: Any, queue_url: str) -> None:
     assert [m["MessageId"] for m in left] == [keep["MessageId"]]
 
 
+@both_protocols
 def test_delete_batch_too_many_and_duplicate_ids(sqs: Any, queue_url: str) -> None:
     with pytest.raises(sqs.exceptions.TooManyEntriesInBatchRequest):
         sqs.delete_message_batch(QueueUrl=queue_url,
