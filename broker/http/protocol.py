@@ -41,6 +41,12 @@ MAX_URL_BYTES = 64 * 1024
 MAX_HEADER_BYTES = 64 * 1024
 MAX_PIPELINE = 16  # parsed, unanswered requests per connection before we stop reading from it
 LINGER_SECONDS = 1.0
+MAX_CACHED_HEADER_NAMES = 512
+
+# Header names as sent (b"X-Amz-Target") to their lower-cased str: SDKs send the same few names on every request,
+# so decoding and lower-casing them once saves a third of the header callback. Bounded against junk names.
+_header_names: dict[bytes, str] = {}
+_methods = {m.encode(): m for m in ("GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH")}
 
 _Item = tuple[HttpRequest | HttpResponse, bytes]  # a request and its Connection header, or a final error
 
@@ -201,8 +207,12 @@ class HttpProtocol(asyncio.Protocol):
         self._head_bytes += len(name) + len(value)
         if self._head_bytes > MAX_HEADER_BYTES:
             raise _Reject(error_response(431, "RequestHeaderFieldsTooLarge", "Request header fields too large."))
-        # latin-1 never fails and round-trips the exact bytes (signature checks need them).
-        key = name.decode("latin-1").lower()
+        key = _header_names.get(name)
+        if key is None:
+            # latin-1 never fails and round-trips the exact bytes (signature checks need them).
+            key = name.decode("latin-1").lower()
+            if len(_header_names) < MAX_CACHED_HEADER_NAMES:
+                _header_names[name] = key
         text = value.decode("latin-1")
         previous = self._headers.get(key)
         self._headers[key] = text if previous is None else previous + ", " + text
@@ -242,11 +252,16 @@ class HttpProtocol(asyncio.Protocol):
                 path_start = url.find(b"/", scheme_end + 3)
                 url = url[path_start:] if path_start >= 0 else b"/"
         path, _, query = url.partition(b"?")
-        request = HttpRequest(parser.get_method().decode("ascii"), path.decode("latin-1"), query.decode("latin-1"),
-                              self._headers, b"".join(self._body), self._client_host, new_request_id())
+        raw_method = parser.get_method()
+        method = _methods.get(raw_method) or raw_method.decode("ascii")
+        headers = self._headers
+        request = HttpRequest(method, path.decode("latin-1"), query.decode("latin-1"), headers, b"".join(self._body),
+                              self._client_host, new_request_id())
         self._expect_continue = False
         if parser.should_keep_alive():
-            connection = CONNECTION_KEEP_ALIVE if parser.get_http_version() == "1.0" else b""
+            # HTTP/1.1 keeps alive by default; HTTP/1.0 only when asked, and then expects the header back.
+            keep_alive_10 = "connection" in headers and parser.get_http_version() == "1.0"
+            connection = CONNECTION_KEEP_ALIVE if keep_alive_10 else b""
         else:
             connection = CONNECTION_CLOSE
             self._parsing = False

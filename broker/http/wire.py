@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
 from email.utils import formatdate
 from http import HTTPStatus
 
@@ -59,10 +60,58 @@ class DateCache:
 DATES = DateCache()
 
 
+def _request_ids() -> Iterator[str]:
+    """Endless UUID-formatted random ids, drawing 4 KiB of ``os.urandom`` at a time (one syscall per 256 ids)."""
+    while True:
+        pool = os.urandom(4096).hex()
+        for i in range(0, len(pool), 32):
+            h = pool[i:i + 32]
+            yield f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+_ids = _request_ids()
+
+
 def new_request_id() -> str:
-    """A UUID-formatted random id (AWS request ids look like this); ~6x cheaper than ``str(uuid.uuid4())``."""
-    h = os.urandom(16).hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    """A UUID-formatted random id (AWS request ids look like this); far cheaper than ``str(uuid.uuid4())``."""
+    return next(_ids)
+
+
+def _reset_ids_after_fork() -> None:
+    """A forked child must not hand out the ids left in its parent's pool."""
+    global _ids
+    _ids = _request_ids()
+
+
+os.register_at_fork(after_in_child=_reset_ids_after_fork)
+
+_content_type_lines: dict[str, bytes] = {}
+
+
+def _content_type_line(content_type: str) -> bytes:
+    line = _content_type_lines.get(content_type)
+    if line is None:
+        if "\r" in content_type or "\n" in content_type:
+            raise ValueError(f"invalid content type {content_type!r}")
+        line = f"Content-Type: {content_type}\r\n".encode("latin-1")
+        if len(_content_type_lines) < 64:
+            _content_type_lines[content_type] = line
+    return line
+
+
+def _append_headers(parts: list[bytes], headers: list[tuple[str, str]]) -> bool:
+    """Append a handler's headers; True when it set its own request id."""
+    has_id = False
+    for name, value in headers:
+        lower = name.lower()
+        if lower in _RESERVED:
+            continue
+        if lower == "x-amzn-requestid":
+            has_id = True
+        if "\r" in value or "\n" in value or "\r" in name or "\n" in name or ":" in name:
+            raise ValueError(f"invalid response header {name!r}")
+        parts.append(f"{name}: {value}\r\n".encode("latin-1"))
+    return has_id
 
 
 def encode_response(response: HttpResponse, request_id: str, connection: bytes, head: bool) -> bytes:
@@ -73,25 +122,19 @@ def encode_response(response: HttpResponse, request_id: str, connection: bytes, 
     """
     status = response.status
     body = response.body
-    parts = [status_line(status), DATES.line(), b"Content-Type: ", response.content_type.encode("latin-1"), b"\r\n"]
-    has_id = False
-    for name, value in response.headers:
-        lower = name.lower()
-        if lower in _RESERVED:
-            continue
-        if lower == "x-amzn-requestid":
-            has_id = True
-        if "\r" in value or "\n" in value or "\r" in name or "\n" in name or ":" in name:
-            raise ValueError(f"invalid response header {name!r}")
-        parts.append(f"{name}: {value}\r\n".encode("latin-1"))
-    if not has_id:
-        parts.append(b"x-amzn-RequestId: " + request_id.encode("ascii") + b"\r\n")
+    parts = [status_line(status), DATES.line(), _content_type_line(response.content_type)]
+    has_id = _append_headers(parts, response.headers) if response.headers else False
     if connection:
         parts.append(connection)
-    if status in _NO_BODY or status < 200:
-        parts.append(b"\r\n")
+    if status < 200 or status in _NO_BODY:
+        tail = "\r\n" if has_id else f"x-amzn-RequestId: {request_id}\r\n\r\n"
+        parts.append(tail.encode("latin-1"))
     else:
-        parts.append(b"Content-Length: " + str(len(body)).encode("ascii") + b"\r\n\r\n")
+        if has_id:
+            tail = f"Content-Length: {len(body)}\r\n\r\n"
+        else:
+            tail = f"x-amzn-RequestId: {request_id}\r\nContent-Length: {len(body)}\r\n\r\n"
+        parts.append(tail.encode("latin-1"))
         if not head:
             parts.append(body)
     return b"".join(parts)
