@@ -14,7 +14,9 @@ A follower forwards proposals to the leader (``cluster.forwarding``); the leader
 got, and the follower resolves the proposal with its OWN apply result once it has applied that index with that term
 (another term there means the proposal lost: ``NotLeader``, retryable). Without a leader, proposals and reads wait
 ``election_wait_s`` and then raise ``NotLeader``; a proposal that does not commit within ``commit_timeout_s`` raises
-``ProposalOutcomeUnknown`` (a ``NotLeader``, so front ends answer a retryable 503 either way).
+``ProposalOutcomeUnknown`` (a ``NotLeader``, so front ends answer a retryable 503 either way). A forward is retried
+only when the leader refused it outright, never after an ambiguous failure, so the runtime applies each proposal at
+most once.
 
 Reads use ReadIndex: ``read_barrier`` returns once this node has applied (durably) an index the leader confirmed
 with a quorum after the call began, so a deposed leader never answers from stale state.
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import random
 import time
@@ -59,6 +62,8 @@ from storage.changes import ChangeSet
 from storage.lmdb_store import LmdbStore
 
 log = logging.getLogger(__name__)
+
+RECENT_RESULTS = 1 << 16  # apply results a follower keeps for forwards whose answer arrives after the apply
 
 
 class ProposalOutcomeUnknown(NotLeader):
@@ -284,6 +289,11 @@ class RaftReplicator:
         """The last index whose effects are durable in the state tables."""
         return self._applied
 
+    @property
+    def last_applied(self) -> int:
+        """``applied`` under the name ``LocalReplicator`` uses."""
+        return self._applied
+
     # -- inputs ------------------------------------------------------------------------------------------------
     def _on_messages(self, msgs: list[Message]) -> None:
         if self._closed:
@@ -450,13 +460,12 @@ class RaftReplicator:
                 chunk = []
         except NotLeader:
             self._retry_later(chunk + todo)  # refused: nothing of this chunk was appended
-        except grpc.aio.AioRpcError as exc:
-            if exc.code() == grpc.StatusCode.UNAVAILABLE:
-                self._retry_later(chunk + todo)  # unreachable leader: a new one will be elected
-            else:
-                for p in chunk:
-                    _settle(p.fut, exc=ProposalOutcomeUnknown(leader))
-                self._retry_later(todo)
+        except grpc.aio.AioRpcError:
+            # The leader may have appended the chunk before the call failed: retrying here could apply it twice,
+            # so its proposers get a retryable "unknown" (the client decides); the chunks never sent are retried.
+            for p in chunk:
+                _settle(p.fut, exc=ProposalOutcomeUnknown(leader))
+            self._retry_later(todo)
         finally:
             if len(self._forwards) <= 1:
                 self._recent = None
@@ -571,6 +580,10 @@ class RaftReplicator:
         waiters = self._waiters
         recent = self._recent
         hint = self.leader or None
+        if recent is not None and len(recent) > 2 * RECENT_RESULTS:
+            # Under constant forwarding the dict never resets: keep the newest results (dicts keep insertion order).
+            for index in list(itertools.islice(recent, len(recent) - RECENT_RESULTS)):
+                del recent[index]
         for e, reply in zip(committed, replies, strict=True):
             if recent is not None:
                 recent[e.index] = (e.term, reply)
