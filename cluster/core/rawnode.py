@@ -52,11 +52,9 @@ class Ready:
     committed_entries: list[Entry] = field(default_factory=list)  # to apply, in order
     messages: list[Message] = field(default_factory=list)  # to send after persisting
     read_states: list[ReadState] = field(default_factory=list)  # confirmed reads; serve once index is applied
-
-    @property
-    def must_sync(self) -> bool:
-        """True when an fsync is needed before sending (new entries, a vote or term change, a snapshot)."""
-        return bool(self.entries) or self.snapshot is not None or self.hard_state is not None
+    # An fsync is needed before sending: new entries, a snapshot, or a term/vote change. A change of the commit
+    # index alone may be written without waiting for the disk (it is recomputed after a crash).
+    must_sync: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,6 +209,8 @@ class RawNode:
             messages=r.msgs,
             read_states=r.read_states,
         )
+        rd.must_sync = bool(rd.entries) or rd.snapshot is not None or (
+            hard.term != self._prev_hard.term or hard.vote != self._prev_hard.vote)
         r.msgs = []
         r.read_states = []
         return rd

@@ -68,6 +68,7 @@ class SimCluster:
         self.stats: Counter[str] = Counter()  # what the schedule exercised, to show the faults really happen
         self.nodes: dict[str, SimNode] = {}
         self._crash_soon: set[str] = set()
+        self.markers: dict[bytes, set[str]] = {}  # liveness markers -> nodes that applied them
         conf = ConfState(frozenset(self.ids))
         for nid in self.ids:
             sn = SimNode(nid, SimDisk(conf), confs=(conf, conf))
@@ -252,6 +253,8 @@ class SimCluster:
         sn.applied = e.index
         sn.digest = zlib.crc32(e.data, zlib.crc32(struct.pack(">IQB", sn.digest, e.index, e.type)))
         self.check.applied(sn.id, e.index, sn.digest)
+        if e.data in self.markers:
+            self.markers[e.data].add(sn.id)
         mine = sn.pending.pop(e.index, None)
         if mine is not None and mine == (e.term, e.data):
             self._acked(sn, e)
@@ -316,19 +319,23 @@ class SimCluster:
         return commit >= self.max_acked
 
     def check_liveness(self, max_ticks: int) -> None:
-        """After healing, a fresh proposal must be acknowledged and applied everywhere within ``max_ticks``."""
-        marker = b"final"
-        proposed = False
-        for _ in range(max_ticks):
+        """After healing, a fresh proposal must be applied by every member, and everyone must catch up, within
+        ``max_ticks``. A marker is re-proposed every two election timeouts: an attempt may be lost in a leader
+        change, or proposed by a node that is removed before it learns the commit."""
+        retry = 2 * self.cfg.election_tick
+        last_try = -retry
+        for t in range(max_ticks):
             self.tick()
-            if not proposed:
-                proposed = self.propose(marker)
-                continue
-            if marker in self.acked.values() and self.converged():
-                return
             ld = self.leader()
-            if ld is not None and ld.node is not None and marker not in self.acked.values() and not ld.pending:
-                proposed = self.propose(marker)  # the first attempt was lost in a leader change
+            if ld is None or ld.node is None:
+                continue
+            members = ld.node.conf_state.members()
+            if any(members <= who for who in self.markers.values()) and self.converged():
+                return
+            marker = f"final{len(self.markers)}".encode()
+            if t - last_try >= retry and self.propose(marker):
+                self.markers[marker] = set()
+                last_try = t
         self.check.fail(f"no convergence within {max_ticks} ticks after healing")
 
 

@@ -11,7 +11,7 @@ A script is a sequence of blocks separated by blank lines::
     expected output (``ok`` when a command prints nothing)
 
 Commands: add-nodes, campaign, tick, tick-election, tick-heartbeat, propose, propose-conf-change, process-ready,
-deliver-msgs, drop-msgs, stabilize, partition, heal, crash, restart, compact, transfer-leader, read-index,
+deliver-msgs, drop-msgs, stabilize, partition, heal, crash, restart, snapshot, compact, transfer-leader, read-index,
 status, raft-log, raft-state, corrupt-next-msg, send-foreign.
 """
 
@@ -249,15 +249,18 @@ class Interaction:
         node.raw = RawNode(node.config, node.storage, random.Random(len(node.id)))
         out.append(_fmt_status(node.raw))
 
-    def cmd_compact(self, out: list[str], pos: list[str], kw: dict[str, str]) -> None:
-        """``compact n1 I``: snapshot the state machine at its applied index and discard the log up to ``I``."""
+    def cmd_snapshot(self, out: list[str], pos: list[str], kw: dict[str, str]) -> None:
+        """``snapshot n1``: record the state machine (its applied payloads) at the applied index."""
         node = self.nodes[pos[0]]
         raw = self._raw(pos[0])
-        applied = raw.raft.log.applied
-        snap = node.storage.create_snapshot(applied, raw.conf_state, ",".join(node.applied).encode())
+        snap = node.storage.create_snapshot(raw.raft.log.applied, raw.conf_state, ",".join(node.applied).encode())
+        out.append(f"snapshot {snap.meta.term}/{snap.meta.index} data={snap.data.decode()}")
+
+    def cmd_compact(self, out: list[str], pos: list[str], kw: dict[str, str]) -> None:
+        """``compact n1 I``: discard the log up to ``I`` (which a snapshot must cover)."""
+        node = self.nodes[pos[0]]
         node.storage.compact(int(pos[1]))
-        out.append(f"snapshot {snap.meta.term}/{snap.meta.index}; log now {node.storage.first_index()}.."
-                   f"{node.storage.last_index()}")
+        out.append(f"log now {node.storage.first_index()}..{node.storage.last_index()}")
 
     # -- observation -------------------------------------------------------------------------------------------
     def cmd_status(self, out: list[str], pos: list[str], kw: dict[str, str]) -> None:

@@ -23,6 +23,8 @@ REGRESSION_SEEDS: dict[tuple[int, int], str] = {
     (3, 3): "replication stalled for good after lost appends filled the in-flight window",
     (22, 3): "replication stalled for good after lost appends filled the in-flight window",
     (486, 5): "checker: membership installed by a snapshot was not used to count the majority of an ack",
+    (10449, 3): "harness: the liveness marker was proposed by a node removed before it could learn the commit",
+    (12281, 3): "harness: the liveness marker was proposed by a node removed before it could learn the commit",
 }
 
 
