@@ -133,8 +133,7 @@ def _drive(scenario: Scenario, target: Target, config: RunConfig, log: TextIO) -
     for w in workers:
         w.start()
     try:
-        for _ in workers:
-            ready.get(timeout=START_TIMEOUT_S)
+        _await_ready(ready, workers)
         metrics0 = asyncio.run(servermetrics.scrape(target))
         cpu0 = _server_cpu(config.server_pid)
         start = time.monotonic()
@@ -156,6 +155,24 @@ def _drive(scenario: Scenario, target: Target, config: RunConfig, log: TextIO) -
     return RunResult(scenario.name, scenario.unit, scenario.headline, scenario.describe(), config, elapsed,
                      merged.counters, merged.errors, merged.latency, merged.client_cpu_seconds, server_cpu,
                      merged.failures, servermetrics.commit_summary(metrics0, metrics1, elapsed), timeline)
+
+
+def _await_ready(ready: mp.Queue[int], workers: list[Any]) -> None:
+    """Wait until every worker is ready; fail fast if one dies while starting (e.g. an import error)."""
+    deadline = time.monotonic() + START_TIMEOUT_S
+    pending = len(workers)
+    while pending:
+        try:
+            ready.get(timeout=0.5)
+            pending -= 1
+            continue
+        except queue_mod.Empty:
+            pass
+        dead = [w for w in workers if w.exitcode is not None]
+        if dead:
+            raise RuntimeError(f"worker {dead[0].name} exited with code {dead[0].exitcode} while starting")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"workers not ready within {START_TIMEOUT_S:.0f} s")
 
 
 def _collect(results: mp.Queue[WorkerResult], workers: list[Any], config: RunConfig,

@@ -6,6 +6,7 @@ import asyncio
 import os
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -112,3 +113,28 @@ def test_spawned_command_is_ready_when_its_port_accepts() -> None:
     with SpawnedCommand(f"{sys.executable} -m benchmarks.fakesqs --port {{port}}") as cmd:
         assert cmd.endpoint == f"http://127.0.0.1:{cmd.port}"
     assert cmd.returncode == 0
+
+
+def _explode() -> None:
+    raise RuntimeError("cannot rebuild the scenario in the worker")
+
+
+class _BrokenInWorker(SqsCycle):
+    """A scenario whose copy in the worker process cannot be unpickled, so the worker dies while starting."""
+
+    async def setup(self, target: Target) -> None:
+        self.queue_url = "unused"
+
+    async def teardown(self, target: Target) -> None:
+        return None
+
+    def __reduce__(self) -> tuple[object, tuple[()]]:
+        return _explode, ()
+
+
+def test_a_worker_dying_at_start_fails_the_run_fast() -> None:
+    config = runner.RunConfig(processes=1, connections=1, duration=0.5, progress=False)
+    started = time.monotonic()
+    with pytest.raises(RuntimeError, match="exited with code 1 while starting"):
+        runner.run(_BrokenInWorker(), Target("http://127.0.0.1:9"), config)
+    assert time.monotonic() - started < runner.START_TIMEOUT_S / 2
