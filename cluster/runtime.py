@@ -31,6 +31,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import os
 import random
 import time
 from collections.abc import Callable, Mapping
@@ -64,6 +65,24 @@ from storage.lmdb_store import LmdbStore
 log = logging.getLogger(__name__)
 
 RECENT_RESULTS = 1 << 16  # apply results a follower keeps for forwards whose answer arrives after the apply
+
+
+def parse_peers(text: str) -> dict[str, str]:
+    """``n1=HOST:PORT,n2=HOST:PORT`` (the ``--peers`` option) as {node id: gRPC address}; ValueError if malformed."""
+    peers: dict[str, str] = {}
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        node_id, sep, address = item.partition("=")
+        host, colon, port = address.rpartition(":")
+        if not sep or not node_id or not colon or not host or not port.isdigit():
+            raise ValueError(f"bad peer {item!r}: expected NODE_ID=HOST:PORT")
+        if node_id in peers:
+            raise ValueError(f"peer {node_id} listed twice")
+        peers[node_id] = address
+    if not peers:
+        raise ValueError("no peers given")
+    return peers
 
 
 class ProposalOutcomeUnknown(NotLeader):
@@ -167,6 +186,8 @@ class RaftReplicator:
         self._reads_sent: dict[bytes, _ReadBatch] = {}
         self._reads_waiting: list[tuple[int, _ReadBatch]] = []
         self._read_seq = 0
+        # Unique per incarnation: an answer to a read asked before a restart can never match a new request.
+        self._read_prefix = f"{s.node_id}/{os.urandom(6).hex()}/".encode()
         self._snap_job: asyncio.Future[tuple[int, int, bytes]] | None = None
         self._wakeup: asyncio.Event | None = None
         self._changed: asyncio.Event | None = None
@@ -511,7 +532,7 @@ class RaftReplicator:
         if not q.futs or not self.node.raft.leader:
             return
         self._read_seq += 1
-        ctx = f"{self.node_id}/{self._read_seq}".encode()
+        ctx = self._read_prefix + str(self._read_seq).encode()
         try:
             self.node.read_index(ctx)
         except ProposalDropped:
@@ -726,11 +747,21 @@ class RaftReplicator:
             pr = r.prs.get(node_id)
             return r.role != Role.LEADER or (pr is not None and pr.match >= r.log.committed)
 
-        if not await self._wait_until(caught_up, self.settings.catch_up_timeout_s):
-            raise AdminError("learner not caught up", self.leader)
-        if not self.is_leader:
-            raise AdminError("not leader", self.leader)
-        await self._conf_change(ConfChangeOp.PROMOTE, node_id)
+        deadline = asyncio.get_running_loop().time() + self.settings.catch_up_timeout_s
+        while True:
+            remaining = deadline - asyncio.get_running_loop().time()
+            if not await self._wait_until(caught_up, max(0.0, remaining)):
+                raise AdminError("learner not caught up", self.leader)
+            if not self.is_leader:
+                raise AdminError("not leader", self.leader)
+            try:
+                await self._conf_change(ConfChangeOp.PROMOTE, node_id)
+                return
+            except AdminError as exc:
+                # Under load the commit index may move past the learner between the check and the proposal.
+                if exc.reason != "learner not caught up":
+                    raise
+                await self._wait_until(lambda: False, self.settings.tick_s)
 
     async def remove_node(self, node_id: str) -> None:
         if await self._on_leader("remove", node_id):
