@@ -28,6 +28,7 @@ from cluster.core.types import (
     ReadState,
     Role,
     Snapshot,
+    SnapshotMeta,
 )
 
 TRANSFER_CTX = b"transfer"
@@ -93,7 +94,7 @@ class Raft:
         self._read_requests: list[_ReadRequest] = []
         self._read_acks: dict[NodeId, int] = {}
         self._pending_reads: list[Message] = []  # held until the leader commits an entry of its term
-        self._snap_recv: tuple[Any, bytearray] | None = None  # (meta, data so far) of an incoming snapshot
+        self._snap_recv: tuple[SnapshotMeta, bytearray] | None = None  # (meta, data so far) of an incoming snapshot
         self.dropped_messages = 0
         self._set_conf(conf)
         if hs.term or hs.vote or hs.commit:

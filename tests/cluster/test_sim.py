@@ -25,6 +25,7 @@ REGRESSION_SEEDS: dict[tuple[int, int], str] = {
     (486, 5): "checker: membership installed by a snapshot was not used to count the majority of an ack",
     (10449, 3): "harness: the liveness marker was proposed by a node removed before it could learn the commit",
     (12281, 3): "harness: the liveness marker was proposed by a node removed before it could learn the commit",
+    (20308, 5): "harness: the liveness marker was proposed by a node removed before it could learn the commit",
 }
 
 
