@@ -1,0 +1,1 @@
+"""The Kinesis Data Streams service over the replicated model."""
