@@ -213,8 +213,14 @@ class RaftReplicator:
         self._task = loop.create_task(self._run(), name=f"raft-loop-{self.node_id}")
         self._ticker = loop.create_task(self._tick_loop(), name=f"raft-tick-{self.node_id}")
 
-    async def stop(self) -> None:
-        """Stop ticking and the loop (after its current write), fail what is outstanding, close the streams."""
+    async def stop(self, *, hand_over: bool = True) -> None:
+        """Stop ticking and the loop (after its current write), fail what is outstanding, close the streams.
+
+        A leader first hands leadership to its most up-to-date connected voter (``hand_over``), so a rolling
+        restart costs the cluster a transfer rather than an election timeout.
+        """
+        if hand_over and not self._closed and self._task is not None:
+            await self._hand_over()
         self._closed = True
         if self._ticker is not None:
             self._ticker.cancel()
@@ -234,6 +240,21 @@ class RaftReplicator:
                 await self._snap_job
         self._writer.shutdown(wait=True)
         self._snapper.shutdown(wait=True)
+
+    async def _hand_over(self) -> None:
+        r = self.node.raft
+        if r.role != Role.LEADER:
+            return
+        candidates = [(pr.match, nid) for nid, pr in r.prs.items()
+                      if nid != self.node_id and nid in r.conf.voters and self.transport.connected(nid)]
+        if not candidates:
+            return
+        _, target = max(candidates)
+        with contextlib.suppress(ProposalDropped):
+            self.node.transfer_leader(target)
+            self._wake()
+            await self._wait_until(lambda: self.node.raft.role != Role.LEADER,
+                                   self.settings.election_ticks * self.settings.tick_s)
 
     def _fail_all(self, exc: BaseException) -> None:
         for p in self._pending:

@@ -62,11 +62,11 @@ class Node:
     rep: RaftReplicator
     running: bool = True
 
-    async def stop(self) -> None:
+    async def stop(self, hand_over: bool = True) -> None:
         if not self.running:
             return
         self.running = False
-        await self.rep.stop()
+        await self.rep.stop(hand_over=hand_over)
         await self.server.stop(None)
         self.store.close()
 

@@ -59,7 +59,7 @@ async def test_proposals_through_leader_and_followers_apply_everywhere_in_one_or
 async def test_stopping_the_leader_elects_another_and_keeps_acknowledged_entries(cluster: Cluster) -> None:
     old = await cluster.leader()
     acked = await propose_all(cluster, 20, "a", IDS)
-    await old.stop()
+    await old.stop(hand_over=False)  # as abrupt as in-process gets: the others must time out and elect
     rest = [n for n in IDS if n != old.node_id]
     new = await cluster.leader(rest)
     assert new.node_id != old.node_id
@@ -67,6 +67,17 @@ async def test_stopping_the_leader_elects_another_and_keeps_acknowledged_entries
     datas = await cluster.converged(rest)
     for reply in acked:
         assert reply[1] in datas
+
+
+async def test_a_leader_stopping_gracefully_hands_leadership_over_first(cluster: Cluster) -> None:
+    old = await cluster.leader()
+    await propose_all(cluster, 5, "a", IDS)
+    await old.stop()
+    assert old.rep.node.raft.role.value == "follower"  # it stepped down before closing its streams
+    rest = [n for n in IDS if n != old.node_id]
+    new = await cluster.leader(rest)
+    assert new.rep.status().term == old.rep.status().term + 1  # one campaign (TimeoutNow), no election rounds
+    assert await new.rep.propose_and_wait(b"after") == (new.rep.log.last_index(), b"after")
 
 
 async def test_restarted_node_catches_up_from_its_data_dir(cluster: Cluster) -> None:
