@@ -22,6 +22,18 @@ def cpu_seconds(pid: int, proc: Path = Path("/proc")) -> float:
     return (utime + stime) / _TICKS
 
 
+def written_bytes(pid: int, proc: Path = Path("/proc")) -> int:
+    """Bytes ``pid`` caused to be written to storage so far (``write_bytes`` of ``/proc/PID/io``).
+
+    Why: a durable broker's commit time follows how much it writes per message (pages copied, not just payload).
+    """
+    for line in (proc / str(pid) / "io").read_text().splitlines():
+        name, _, value = line.partition(":")
+        if name == "write_bytes":
+            return int(value)
+    raise ValueError(f"no write_bytes in /proc/{pid}/io")
+
+
 def listening_inodes(port: int, proc: Path = Path("/proc")) -> set[int]:
     """Socket inodes in LISTEN state on ``port`` (any address, IPv4 and IPv6)."""
     inodes: set[int] = set()

@@ -28,6 +28,9 @@ def summary(result: RunResult) -> str:
         f"CPU-us/{result.unit.rstrip('s')}",
         "  errors: " + (", ".join(f"{k} {v:,}" for k, v in sorted(result.errors.items())) or "none"),
     ]
+    if result.server_written_bytes is not None:
+        lines.append(f"  server storage writes: {result.server_written_bytes / 1e6:,.1f} MB = "
+                     f"{_fmt(result.server_written_bytes_per_unit, 0)} bytes/{result.unit.rstrip('s')}")
     if result.server_commits:
         c = result.server_commits
         lines.append(f"  server group commit: {c['commits']:,.0f} commits ({c['commits_per_s']:,.1f}/s), "
@@ -54,6 +57,7 @@ def median_of(results: Sequence[RunResult]) -> dict[str, Any]:
         "rate_per_s": med([r.rate for r in results]),
         "server_cpu_us_per_unit": med([r.server_cpu_us_per_unit for r in results]),
         "client_cpu_us_per_unit": med([r.client_cpu_us_per_unit for r in results]),
+        "server_written_bytes_per_unit": med([r.server_written_bytes_per_unit for r in results]),
         "errors": sum(sum(r.errors.values()) for r in results),
         "entries_per_commit": med([r.server_commits["entries_per_commit"] if r.server_commits else None
                                    for r in results]),
@@ -70,6 +74,8 @@ def median_summary(results: Sequence[RunResult]) -> str:
              f"{_fmt(med['server_cpu_us_per_unit'])} CPU-us/{unit.rstrip('s')}, generator "
              f"{_fmt(med['client_cpu_us_per_unit'])} CPU-us/{unit.rstrip('s')}, errors {med['errors']:,}",
              "  runs (rate/s): " + ", ".join(f"{r.rate:,.0f}" for r in results)]
+    if med["server_written_bytes_per_unit"] is not None:
+        lines.append(f"  server storage writes: {med['server_written_bytes_per_unit']:,.0f} bytes/{unit.rstrip('s')}")
     if med["commit_ms_mean"] is not None:
         lines.append(f"  server group commit: {med['entries_per_commit']} entries/commit, "
                      f"{med['commit_ms_mean']} ms per durable commit")

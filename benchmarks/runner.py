@@ -62,6 +62,7 @@ class RunResult:
     failures: list[str]
     server_commits: dict[str, float] | None = None  # group-commit figures from the server's /metrics
     timeline: list[tuple[float, float]] = field(default_factory=list)  # (seconds since start, rate over last s)
+    server_written_bytes: int | None = None  # storage writes of the server process during the run
 
     @property
     def total(self) -> int:
@@ -78,6 +79,12 @@ class RunResult:
         return self.server_cpu_seconds * 1e6 / self.total
 
     @property
+    def server_written_bytes_per_unit(self) -> float | None:
+        if self.server_written_bytes is None or self.total == 0:
+            return None
+        return self.server_written_bytes / self.total
+
+    @property
     def client_cpu_us_per_unit(self) -> float | None:
         return self.client_cpu_seconds * 1e6 / self.total if self.total else None
 
@@ -89,6 +96,8 @@ class RunResult:
             "total": self.total, "rate_per_s": round(self.rate, 1), "counters": self.counters, "errors": self.errors,
             "server_pid": self.config.server_pid,
             "server_cpu_s": self.server_cpu_seconds, "server_cpu_us_per_unit": _round(self.server_cpu_us_per_unit),
+            "server_written_bytes": self.server_written_bytes,
+            "server_written_bytes_per_unit": _round(self.server_written_bytes_per_unit),
             "client_cpu_s": round(self.client_cpu_seconds, 3),
             "client_cpu_us_per_unit": _round(self.client_cpu_us_per_unit),
             "latency_us": {k: h.summary() for k, h in sorted(self.latency.items())},
@@ -99,6 +108,15 @@ class RunResult:
 
 def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 2)
+
+
+def _server_written(pid: int | None) -> int | None:
+    if pid is None:
+        return None
+    try:
+        return procstat.written_bytes(pid)
+    except (OSError, ValueError):
+        return None
 
 
 def _server_cpu(pid: int | None) -> float | None:
@@ -136,6 +154,7 @@ def _drive(scenario: Scenario, target: Target, config: RunConfig, log: TextIO) -
         _await_ready(ready, workers)
         metrics0 = asyncio.run(servermetrics.scrape(target))
         cpu0 = _server_cpu(config.server_pid)
+        written0 = _server_written(config.server_pid)
         start = time.monotonic()
         deadline.value = start + config.duration
         go.set()
@@ -143,6 +162,7 @@ def _drive(scenario: Scenario, target: Target, config: RunConfig, log: TextIO) -
         collected = _collect(results, workers, config, progress, errors, start, log, scenario.unit, timeline)
         elapsed = time.monotonic() - start
         cpu1 = _server_cpu(config.server_pid)
+        written1 = _server_written(config.server_pid)
         metrics1 = asyncio.run(servermetrics.scrape(target))
     finally:
         for w in workers:
@@ -152,9 +172,11 @@ def _drive(scenario: Scenario, target: Target, config: RunConfig, log: TextIO) -
                 w.join()
     merged = merge(collected)
     server_cpu = None if cpu0 is None or cpu1 is None else round(cpu1 - cpu0, 3)
+    server_written = None if written0 is None or written1 is None else written1 - written0
     return RunResult(scenario.name, scenario.unit, scenario.headline, scenario.describe(), config, elapsed,
                      merged.counters, merged.errors, merged.latency, merged.client_cpu_seconds, server_cpu,
-                     merged.failures, servermetrics.commit_summary(metrics0, metrics1, elapsed), timeline)
+                     merged.failures, servermetrics.commit_summary(metrics0, metrics1, elapsed), timeline,
+                     server_written)
 
 
 def _await_ready(ready: mp.Queue[int], workers: list[Any]) -> None:

@@ -48,3 +48,19 @@ def test_parses_proc_net_tcp_listen_rows_only(tmp_path: Path) -> None:
     (tmp_path / "net" / "tcp").write_text(header + rows)
     assert procstat.listening_inodes(4566, tmp_path) == {111}  # 0x11D6 = 4566; the ESTABLISHED row is ignored
     assert procstat.listening_inodes(8080, tmp_path) == {333}
+
+
+def test_written_bytes_reads_proc_io(tmp_path: Path) -> None:
+    (tmp_path / "7").mkdir()
+    (tmp_path / "7" / "io").write_text("rchar: 10\nwchar: 20\nread_bytes: 0\nwrite_bytes: 8192\n"
+                                      "cancelled_write_bytes: 0\n")
+    assert procstat.written_bytes(7, tmp_path) == 8192
+
+
+def test_written_bytes_of_this_process_follow_a_durable_write(tmp_path: Path) -> None:
+    before = procstat.written_bytes(os.getpid())
+    with (tmp_path / "blob").open("wb") as f:
+        f.write(os.urandom(1 << 20))
+        f.flush()
+        os.fsync(f.fileno())
+    assert procstat.written_bytes(os.getpid()) - before >= 1 << 20

@@ -35,7 +35,10 @@ def test_medians_across_runs() -> None:
 
 
 def test_summary_mentions_what_matters() -> None:
-    text = report.summary(result(10_000, 2.5, 1_234, 7.5))
+    res = result(10_000, 2.5, 1_234, 7.5)
+    res.server_written_bytes = 50_000_000
+    text = report.summary(res)
+    assert "50.0 MB = 5,000 bytes/msg" in text
     assert "1,000 msgs/s" in text
     assert "250.0 CPU-us/msg" in text
     assert "X:Y 1" in text

@@ -61,6 +61,7 @@ def test_processes_and_connections_add_up_to_what_the_server_saw(threaded_fake: 
     assert 1.2 <= result.elapsed < 6 and result.rate == result.total / result.elapsed
     assert result.server_cpu_seconds is not None and result.server_cpu_us_per_unit is not None
     assert result.client_cpu_seconds > 0
+    assert result.server_written_bytes is not None and result.server_written_bytes >= 0
     assert result.timeline and all(rate >= 0 for _, rate in result.timeline)  # one point per second
     data = result.to_dict()
     assert data["processes"] == 2 and data["connections_per_process"] == 3
