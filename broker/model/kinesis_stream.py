@@ -22,6 +22,11 @@ ON_DEMAND = "ON_DEMAND"
 HOUR_MS = 3_600_000
 
 
+def _second_end(arrival_ms: int) -> int:
+    """Every record of a chunk arrived before the end of its first record's second."""
+    return (arrival_ms // 1000 + 1) * 1000
+
+
 @dataclass(slots=True)
 class Shard:
     index: int
@@ -85,20 +90,17 @@ class Shard:
         """The first counter to keep when records that arrived before ``cutoff_ms`` expire (whole chunks only)."""
         first = self.trim
         chunks = self.chunks
-        for i in range(len(chunks)):
-            last = i + 1 == len(chunks)
-            end = self.last_arrival + 1 if last else chunks[i + 1][1]
-            if end > cutoff_ms:
+        for i, (_, arrival) in enumerate(chunks):
+            if _second_end(arrival) > cutoff_ms:
                 break
-            first = self.counter + 1 if last else chunks[i + 1][0]
+            first = chunks[i + 1][0] if i + 1 < len(chunks) else self.counter + 1
         return max(first, self.trim)
 
     def next_expiry(self, retention_ms: int) -> int | None:
         """When the oldest chunk becomes wholly expired (None when there is nothing to expire)."""
         if self.trim > self.counter or not self.chunks:
             return None
-        end = self.chunks[1][1] if len(self.chunks) > 1 else self.last_arrival + 1
-        return end + retention_ms
+        return _second_end(self.chunks[0][1]) + retention_ms
 
     def row(self) -> list[Any]:
         return [self.start_hash, self.end_hash, self.created_ts, self.parents, self.counter,

@@ -35,19 +35,18 @@ ENDPOINT = "http://localhost:4566"
 
 
 class FakeReplicator:
-    """Applies each proposal at once; ``offset_ms`` moves the leader clock forward."""
+    """Applies each proposal at once; the leader clock moves only by ``offset_ms``."""
 
     def __init__(self, state_machine: BrokerStateMachine) -> None:
         self.sm = state_machine
         self.tables = MemoryTables()
         self.index = 0
         self.offset_ms = 0
-        self.last_ts = 0
+        self.start_ms = int(time.time() * 1000)
         self.proposals = 0
 
     def now_ms(self) -> int:
-        self.last_ts = max(self.last_ts, int(time.time() * 1000) + self.offset_ms)
-        return self.last_ts
+        return self.start_ms + self.offset_ms
 
     async def propose_and_wait(self, data: bytes) -> object:
         self.index += 1
