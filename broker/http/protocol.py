@@ -124,6 +124,7 @@ class HttpProtocol(asyncio.Protocol):
         self._closing = False  # close once everything queued is answered
         self._done = False  # the socket is closing or gone: write nothing more, start nothing more
         self._lost = False  # connection_lost has been called
+        self._eof = False  # the client has half-closed: nothing more will come
         self._writable = True
         self._read_paused = False
         self._linger: asyncio.TimerHandle | None = None
@@ -174,6 +175,7 @@ class HttpProtocol(asyncio.Protocol):
                 self._fail(error_response(400, "BadRequest", f"Malformed HTTP request: {exc}"))
 
     def eof_received(self) -> bool:
+        self._eof = True
         self._parsing = False
         self._closing = True
         # Keep the socket half-open only while answers are still owed.
@@ -352,6 +354,9 @@ class HttpProtocol(asyncio.Protocol):
         """Half-close after an error and discard input briefly, so the client reads the error, not a reset."""
         transport = self._transport
         if transport is None or self._done:
+            return
+        if self._eof:  # the client sends nothing more: no reset to fear
+            self._close()
             return
         if self._read_paused:
             self._read_paused = False
