@@ -450,7 +450,10 @@ class RaftReplicator:
             return
         r = self.node.raft
         if r.role == Role.LEADER and not r.lead_transferee:
-            batch, self._pending = self._pending, []
+            batch = [p for p in self._pending if not p.fut.done()]  # skip callers that gave up meanwhile
+            self._pending = []
+            if not batch:
+                return
             try:
                 positions = self.node.propose_batch([p.data for p in batch], self.now_ms())
             except ProposalDropped as exc:
