@@ -6,6 +6,9 @@ The encoding is a CBOR array ``[TYPE_ID, *fields]`` (``storage.codec``), ~1-2 us
 
     1 CreateQueue  2 DeleteQueue  3 PurgeQueue  4 SetQueueAttributes  5 TagQueue  6 UntagQueue
     7 SendMessages  8 ReceiveMessages  9 DeleteMessages  10 ChangeVisibility  11 ExpireMessages
+    12 AddPermission  13 RemovePermission  14 StartMoveTask  15 MoveMessages  16 CancelMoveTask
+
+Fields added to an existing command go at the end with a default, so entries written before still decode.
 """
 
 from __future__ import annotations
@@ -144,6 +147,8 @@ class SendEntry(NamedTuple):
     md5_attributes: str | None = None
     system_attributes: tuple[MessageAttribute, ...] = ()
     md5_system_attributes: str | None = None
+    group_id: str | None = None
+    dedup_id: str | None = None  # FIFO: None means content-based (the model hashes the body) or an error
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,25 +167,30 @@ class SendMessages:
     @classmethod
     def from_wire(cls, f: list[Any]) -> SendMessages:
         return cls(f[0], f[1], f[2], tuple(
-            SendEntry(e[0], e[1], e[2], e[3], e[4], e[5], _attrs(e[6]), e[7], _attrs(e[8]), e[9]) for e in f[3]))
+            SendEntry(e[0], e[1], e[2], e[3], e[4], e[5], _attrs(e[6]), e[7], _attrs(e[8]), e[9], *e[10:12])
+            for e in f[3]))
 
 
 @dataclass(frozen=True, slots=True)
 class ReceiveMessages:
-    """Move up to ``max_messages`` visible messages in flight; ``visibility_timeout`` None: the queue's."""
+    """Move up to ``max_messages`` visible messages in flight; ``visibility_timeout`` None: the queue's.
+
+    ``attempt_id`` is a FIFO ReceiveRequestAttemptId: a retry within 5 minutes returns the same messages.
+    """
 
     TYPE_ID: ClassVar[int] = 8
     account: str
     name: str
     max_messages: int
     visibility_timeout: int | None = None
+    attempt_id: str | None = None
 
     def wire(self) -> list[Any]:
-        return [self.account, self.name, self.max_messages, self.visibility_timeout]
+        return [self.account, self.name, self.max_messages, self.visibility_timeout, self.attempt_id]
 
     @classmethod
     def from_wire(cls, f: list[Any]) -> ReceiveMessages:
-        return cls(f[0], f[1], f[2], f[3])
+        return cls(f[0], f[1], f[2], f[3], f[4] if len(f) > 4 else None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,6 +242,97 @@ class ExpireMessages:
         return cls(f[0])
 
 
+@dataclass(frozen=True, slots=True)
+class AddPermission:
+    """Add a statement (Sid = ``label``) to the queue's Policy; ``queue_arn`` is its Resource."""
+
+    TYPE_ID: ClassVar[int] = 12
+    account: str
+    name: str
+    label: str
+    account_ids: tuple[str, ...]
+    actions: tuple[str, ...]
+    queue_arn: str
+
+    def wire(self) -> list[Any]:
+        return [self.account, self.name, self.label, self.account_ids, self.actions, self.queue_arn]
+
+    @classmethod
+    def from_wire(cls, f: list[Any]) -> AddPermission:
+        return cls(f[0], f[1], f[2], tuple(f[3]), tuple(f[4]), f[5])
+
+
+@dataclass(frozen=True, slots=True)
+class RemovePermission:
+    TYPE_ID: ClassVar[int] = 13
+    account: str
+    name: str
+    label: str
+
+    def wire(self) -> list[Any]:
+        return [self.account, self.name, self.label]
+
+    @classmethod
+    def from_wire(cls, f: list[Any]) -> RemovePermission:
+        return cls(f[0], f[1], f[2])
+
+
+@dataclass(frozen=True, slots=True)
+class StartMoveTask:
+    """Start moving the messages of a dead-letter queue back to their sources (``dest_name`` None) or elsewhere.
+
+    The ARNs are kept only to report them (ListMessageMoveTasks); the model works on (account, name).
+    """
+
+    TYPE_ID: ClassVar[int] = 14
+    account: str
+    name: str
+    source_arn: str
+    dest_account: str | None = None
+    dest_name: str | None = None
+    dest_arn: str | None = None
+    rate: int | None = None  # MaxNumberOfMessagesPerSecond; None: as fast as the system moves them
+
+    def wire(self) -> list[Any]:
+        return [self.account, self.name, self.source_arn, self.dest_account, self.dest_name, self.dest_arn,
+                self.rate]
+
+    @classmethod
+    def from_wire(cls, f: list[Any]) -> StartMoveTask:
+        return cls(f[0], f[1], f[2], f[3], f[4], f[5], f[6])
+
+
+@dataclass(frozen=True, slots=True)
+class MoveMessages:
+    """One step of a running move task: move what its rate allows since the last step (at most ``limit``)."""
+
+    TYPE_ID: ClassVar[int] = 15
+    task_id: int
+    limit: int = 16
+
+    def wire(self) -> list[Any]:
+        return [self.task_id, self.limit]
+
+    @classmethod
+    def from_wire(cls, f: list[Any]) -> MoveMessages:
+        return cls(f[0], f[1])
+
+
+@dataclass(frozen=True, slots=True)
+class CancelMoveTask:
+    TYPE_ID: ClassVar[int] = 16
+    account: str
+    name: str
+    task_id: int
+
+    def wire(self) -> list[Any]:
+        return [self.account, self.name, self.task_id]
+
+    @classmethod
+    def from_wire(cls, f: list[Any]) -> CancelMoveTask:
+        return cls(f[0], f[1], f[2])
+
+
 REGISTRY: dict[int, type[Command]] = {}
 
 # TYPE_ID ranges per service, so each service's command module can grow without coordination:
@@ -247,7 +348,8 @@ def register(*classes: type[Command]) -> None:
 
 
 register(CreateQueue, DeleteQueue, PurgeQueue, SetQueueAttributes, TagQueue, UntagQueue, SendMessages,
-         ReceiveMessages, DeleteMessages, ChangeVisibility, ExpireMessages)
+         ReceiveMessages, DeleteMessages, ChangeVisibility, ExpireMessages, AddPermission, RemovePermission,
+         StartMoveTask, MoveMessages, CancelMoveTask)
 
 
 class UnknownCommand(ValueError):

@@ -4,6 +4,10 @@
     messages  keys.u64_pair(queue_id, seq)      -> the immutable message (StoredMessage fields + initial visible_at)
     msgstate  keys.u64_pair(queue_id, seq)      -> [visible_at, receive_count, first_receive_ts, receipt, received_at]
                                                    (only once a message has been received)
+    dedup     keys.text(queue_id, group, dedup id) -> [message_id, sequence_number, expires]   (FIFO, 5 minutes;
+                                                   group is "" when DeduplicationScope is queue)
+    attempts  keys.text(queue_id, attempt id)   -> [expires, [[seq, receive index, visible_at], ...]]
+    movetasks keys.u64(task_id)                 -> MoveTask.row()                            (task_id: its log index)
 
 ``queue_id`` is the log index of the CreateQueue entry; ``seq`` is ``index * 16 + position in the batch`` of the
 SendMessages entry, so both are unique, increasing and identical on every node. Keys are big-endian, so a scan
@@ -21,10 +25,22 @@ from storage import keys
 QUEUES = "sqs_queues"
 MESSAGES = "sqs_messages"
 MSGSTATE = "sqs_msgstate"
+DEDUP = "sqs_dedup"
+ATTEMPTS = "sqs_attempts"
+MOVETASKS = "sqs_movetasks"
 
 queue_key = keys.text
 message_key = keys.u64_pair
 message_key_from = keys.u64_pair_from
+task_key = keys.u64
+
+
+def dedup_key(queue_id: int, group: str, dedup_id: str) -> bytes:
+    return keys.text(str(queue_id), group, dedup_id)
+
+
+def attempt_key(queue_id: int, attempt_id: str) -> bytes:
+    return keys.text(str(queue_id), attempt_id)
 
 _HANDLE = struct.Struct(">BQQQ")  # version, queue id, seq, receive index
 _HANDLE_VERSION = 1

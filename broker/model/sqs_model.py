@@ -6,7 +6,15 @@ memory and records each changed row in ``changes``. ``restore(reader)`` rebuilds
 Reads take ``now_ms`` from the caller (the leader clock) and never change logical state.
 
 Decisions where AWS is unclear or impractical locally (see the module docs of the service for the wire side):
-- A deleted queue's name can be reused at once (AWS asks for 60 s; local tools delete and recreate immediately).
+- A deleted queue's name can be reused at once (AWS asks for 60 s and answers QueueDeletedRecently; local tools and
+  test suites delete and recreate immediately, so RaftMQ never raises QueueDeletedRecently).
+- A message moved to a dead-letter queue (or back by a move task) starts there with ApproximateReceiveCount 0; it
+  keeps its MessageId, body, attributes and SentTimestamp; retention keeps counting from the original enqueue
+  time on standard queues and restarts on FIFO queues (AWS's documented rule).
+- One receive moves at most 16 messages to the dead-letter queue (the rest move on the next receives): moved
+  messages are numbered from the receive's log index, which has room for 16.
+- A move task moves the messages that were in the source queue when it started and are not in flight; it is
+  COMPLETED once none of those is left to move (messages in flight then stay in the dead-letter queue).
 - DeleteMessage with an out-of-date receipt handle succeeds without deleting (as AWS documents); with a handle of
   another queue, or garbage, it is ReceiptHandleIsInvalid.
 - ChangeMessageVisibility on a message that is no longer in flight (visible again, or handle out of date) is
@@ -17,50 +25,90 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Callable, Iterator
+import contextlib
+import hashlib
+import heapq
+import itertools
+import json
+from collections.abc import Callable, Generator, Iterator
 from typing import Any, Protocol
 
 from broker.model import errors
 from broker.model.commands import (
+    AddPermission,
+    CancelMoveTask,
     ChangeVisibility,
     Command,
     CreateQueue,
     DeleteMessages,
     DeleteQueue,
     ExpireMessages,
+    MoveMessages,
     PurgeQueue,
     ReceiveMessages,
+    RemovePermission,
+    SendEntry,
     SendMessages,
     SetQueueAttributes,
+    StartMoveTask,
     TagQueue,
     UntagQueue,
 )
 from broker.model.sqs_keys import (
+    ATTEMPTS,
+    DEDUP,
     MESSAGES,
+    MOVETASKS,
     MSGSTATE,
     QUEUES,
+    attempt_key,
+    dedup_key,
     make_receipt_handle,
     message_key,
     message_key_from,
     parse_receipt_handle,
     queue_key,
+    task_key,
 )
-from broker.model.sqs_queue import Msg, Queue
+from broker.model.sqs_movetask import CANCELLED, COMPLETED, FAILED, MAX_TASKS_PER_SOURCE, RUNNING, MoveTask
+from broker.model.sqs_policy import add_statement, remove_statement
+from broker.model.sqs_queue import VISIBLE, Msg, Queue
 from broker.model.sqs_types import (
+    DEDUP_WINDOW_MS,
     MAX_IN_FLIGHT,
     MAX_LIST_QUEUES,
+    MAX_MOVES_PER_COMMAND,
     MAX_VISIBILITY_TIMEOUT,
     PURGE_INTERVAL_MS,
+    QUEUE_TYPE_FIFO,
     QUEUE_TYPE_STANDARD,
+    SEQUENCE_BASE,
     QueueInfo,
     ReceivedMessage,
     StoredMessage,
 )
-from broker.model.sqs_validation import DEFAULT_ATTRIBUTES
+from broker.model.sqs_validation import DEFAULT_ATTRIBUTES, arn_queue, check_fifo_settings
 from storage import codec
 from storage.changes import ChangeSink, TableReader
 
 MAX_TAGS = 50
+FIFO_GROUP_SCAN = 256  # messages of one group looked at per receive (bounds the work of one command)
+
+
+def pack_message(stored: StoredMessage, visible_at: int) -> bytes:
+    """The ``messages`` row: the first nine StoredMessage fields, visible_at, then the later fields (trailing
+    Nones dropped, so a standard message keeps the original compact layout)."""
+    extra = list(stored[9:])
+    while extra and extra[-1] is None:
+        extra.pop()
+    return codec.pack((*stored[:9], visible_at, *extra))
+
+
+def unpack_message(value: bytes) -> tuple[StoredMessage, int]:
+    f = codec.unpack(value)
+    stored = StoredMessage(f[0], f[1], tuple((n, t, s, b) for n, t, s, b in f[2]), f[3], f[4], f[5], f[6],
+                           tuple((n, t, s, b) for n, t, s, b in f[7]), f[8], *f[10:])
+    return stored, f[9]
 
 
 class Meta(Protocol):
@@ -86,11 +134,15 @@ class SqsModel:
         self.by_id: dict[int, Queue] = {}
         # Queues that got receivable messages during the entries applied since the last ``take_wakeups``.
         self.wakeups: set[QueueKey] = set()
+        self.tasks: dict[int, MoveTask] = {}  # move tasks by id (log index of their StartMoveTask), oldest first
         self._handlers: dict[type[Any], Callable[[Any, Meta, ChangeSink], object]] = {
             CreateQueue: self._create_queue, DeleteQueue: self._delete_queue, PurgeQueue: self._purge_queue,
             SetQueueAttributes: self._set_attributes, TagQueue: self._tag_queue, UntagQueue: self._untag_queue,
             SendMessages: self._send, ReceiveMessages: self._receive, DeleteMessages: self._delete_messages,
             ChangeVisibility: self._change_visibility, ExpireMessages: self._expire,
+            AddPermission: self._add_permission, RemovePermission: self._remove_permission,
+            StartMoveTask: self._start_move_task, MoveMessages: self._move_messages,
+            CancelMoveTask: self._cancel_move_task,
         }
 
     # -- apply ------------------------------------------------------------------------------------------------
@@ -127,8 +179,11 @@ class SqsModel:
                     raise errors.QueueNameExists(
                         f"A queue already exists with the same name and a different value for attribute {key}")
             return existing.queue_id
-        q = Queue(cmd.account, cmd.name, meta.index, QUEUE_TYPE_STANDARD, dict(cmd.attributes), dict(cmd.tags),
-                  meta.ts, meta.ts)
+        attributes = dict(cmd.attributes)
+        queue_type = QUEUE_TYPE_FIFO if attributes.get("FifoQueue") == "true" else QUEUE_TYPE_STANDARD
+        q = Queue(cmd.account, cmd.name, meta.index, queue_type, attributes, dict(cmd.tags), meta.ts, meta.ts)
+        check_fifo_settings(q.effective_attributes())
+        self._check_redrive(q)
         self.queues[(q.account, q.name)] = q
         self.by_id[q.queue_id] = q
         self._save_queue(q, changes)
@@ -148,6 +203,10 @@ class SqsModel:
     def _delete_queue(self, cmd: DeleteQueue, meta: Meta, changes: ChangeSink) -> object:
         q = self._queue(cmd.account, cmd.name)
         self._drop_messages(q, changes)
+        for group, dedup_id in q.dedup:
+            changes.delete(DEDUP, dedup_key(q.queue_id, group, dedup_id))
+        for attempt_id in q.attempts:
+            changes.delete(ATTEMPTS, attempt_key(q.queue_id, attempt_id))
         del self.queues[(q.account, q.name)]
         del self.by_id[q.queue_id]
         changes.delete(QUEUES, queue_key(q.account, q.name))
@@ -166,15 +225,48 @@ class SqsModel:
 
     def _set_attributes(self, cmd: SetQueueAttributes, meta: Meta, changes: ChangeSink) -> object:
         q = self._queue(cmd.account, cmd.name)
+        before = dict(q.attributes)
         for key, value in cmd.attributes:
             if value == "" and key not in DEFAULT_ATTRIBUTES:
                 q.attributes.pop(key, None)  # an empty policy removes it
             else:
                 q.attributes[key] = value
+        try:
+            check_fifo_settings(q.effective_attributes())
+            if any(key == "RedrivePolicy" for key, _ in cmd.attributes):
+                self._check_redrive(q)
+        except errors.BrokerError:
+            q.attributes = before
+            raise
         q.settings_changed()
         q.modified_ts = meta.ts
         self._save_queue(q, changes)
         return None
+
+    def _check_redrive(self, q: Queue) -> None:
+        """A RedrivePolicy's target must exist, be of the same type and allow ``q`` as a source."""
+        raw = q.attributes.get("RedrivePolicy")
+        if not raw:
+            return
+        arn = str(json.loads(raw)["deadLetterTargetArn"])
+        target_key = arn_queue(arn)
+        target = self.queues.get(target_key) if target_key is not None else None
+
+        def invalid(reason: str) -> errors.BrokerError:
+            return errors.InvalidParameterValue(
+                f"Value {raw} for parameter RedrivePolicy is invalid. Reason: {reason}")
+        if target is None:
+            raise invalid("Dead letter target does not exist.")
+        if target.fifo != q.fifo:
+            raise invalid("Dead-letter target must be the same type of queue (FIFO or standard) as the source.")
+        allow_raw = target.attributes.get("RedriveAllowPolicy")
+        if not allow_raw:
+            return
+        allow = json.loads(allow_raw)
+        permission = allow.get("redrivePermission")
+        sources = {arn_queue(a) for a in allow.get("sourceQueueArns", [])}
+        if permission == "denyAll" or (permission == "byQueue" and (q.account, q.name) not in sources):
+            raise invalid(f"Queue {arn} does not allow this queue to use it as a dead-letter queue.")
 
     def _tag_queue(self, cmd: TagQueue, meta: Meta, changes: ChangeSink) -> object:
         q = self._queue(cmd.account, cmd.name)
@@ -192,70 +284,236 @@ class SqsModel:
         self._save_queue(q, changes)
         return None
 
-    def _send(self, cmd: SendMessages, meta: Meta, changes: ChangeSink) -> list[errors.BrokerError | None]:
-        """Per entry: None when stored, else the error of that entry (a batch fails entry by entry)."""
+    def _send(self, cmd: SendMessages, meta: Meta, changes: ChangeSink) -> list[object]:
+        """Per entry: None when stored in a standard queue; (message id, sequence number) for a FIFO queue (the
+        original message's for a duplicate, which is not stored again); else the error of that entry."""
         q = self._queue(cmd.account, cmd.name)
         ts = meta.ts
         base_seq = meta.index * 16
-        results: list[errors.BrokerError | None] = []
+        results: list[object] = []
         woke = False
+        fifo = q.fifo
+        if fifo:
+            self._expire_dedup(q, ts, changes)
         for position, e in enumerate(cmd.entries):
             if e.size > q.max_size:
                 results.append(errors.InvalidParameterValue(
                     f"One or more parameters are invalid. Reason: Message must be shorter than {q.max_size} bytes."))
                 continue
-            visible_at = ts + (q.delay_ms if e.delay_seconds is None else e.delay_seconds * 1000)
-            stored = StoredMessage(e.message_id, e.body, e.attributes, e.md5_body, e.md5_attributes, ts,
-                                   cmd.sender_id, e.system_attributes, e.md5_system_attributes)
             seq = base_seq + position
-            changes.put(MESSAGES, message_key(q.queue_id, seq), codec.pack((*stored, visible_at)))
+            stored = StoredMessage(e.message_id, e.body, e.attributes, e.md5_body, e.md5_attributes, ts,
+                                   cmd.sender_id, e.system_attributes, e.md5_system_attributes, e.group_id)
+            if fifo:
+                outcome = self._deduplicate(q, e, stored, seq, ts, changes)
+                results.append(outcome)
+                if not isinstance(outcome, StoredMessage):
+                    continue
+                stored = outcome
+                results[-1] = (stored.message_id, stored.sequence_number)
+            else:
+                results.append(None)
+            visible_at = ts + (q.delay_ms if e.delay_seconds is None else e.delay_seconds * 1000)
+            changes.put(MESSAGES, message_key(q.queue_id, seq), pack_message(stored, visible_at))
             q.add(Msg(seq, stored, visible_at), ts)
             woke = woke or visible_at <= ts
-            results.append(None)
         if woke:
             self.wakeups.add((q.account, q.name))
         return results
+
+    def _deduplicate(self, q: Queue, e: SendEntry, stored: StoredMessage, seq: int, ts: int,
+                     changes: ChangeSink) -> object:
+        """A FIFO send: the message to store (with its dedup id and sequence number), or the reply for a duplicate
+        (the original's (message id, sequence number)), or the entry's error."""
+        if e.group_id is None:
+            return errors.MissingParameter("The request must contain the parameter MessageGroupId.")
+        dedup_id = e.dedup_id
+        if dedup_id is None:
+            if not q.content_dedup:
+                return errors.InvalidParameterValue("The queue should either have ContentBasedDeduplication enabled "
+                                                    "or MessageDeduplicationId provided explicitly")
+            dedup_id = hashlib.sha256(e.body.encode("utf-8")).hexdigest()
+        key = (e.group_id if q.dedup_by_group else "", dedup_id)
+        original = q.dedup.get(key)
+        if original is not None:
+            return (original[0], original[1])
+        sequence_number = str(SEQUENCE_BASE + seq)
+        expires = ts + DEDUP_WINDOW_MS
+        q.dedup[key] = (e.message_id, sequence_number, expires)
+        q.dedup_order.append((expires, key))
+        changes.put(DEDUP, dedup_key(q.queue_id, *key), codec.pack([e.message_id, sequence_number, expires]))
+        return stored._replace(dedup_id=dedup_id, sequence_number=sequence_number)
+
+    @staticmethod
+    def _expire_dedup(q: Queue, ts: int, changes: ChangeSink) -> None:
+        order = q.dedup_order
+        while order and order[0][0] <= ts:
+            _, key = order.popleft()
+            q.dedup.pop(key, None)
+            changes.delete(DEDUP, dedup_key(q.queue_id, *key))
+
+    @staticmethod
+    def _expire_attempts(q: Queue, ts: int, changes: ChangeSink) -> None:
+        order = q.attempt_order
+        while order and order[0][0] <= ts:
+            expires, attempt_id = order.popleft()
+            current = q.attempts.get(attempt_id)
+            if current is not None and current[0] == expires:
+                del q.attempts[attempt_id]
+                changes.delete(ATTEMPTS, attempt_key(q.queue_id, attempt_id))
 
     def _save_state(self, q: Queue, msg: Msg, changes: ChangeSink) -> None:
         changes.put(MSGSTATE, message_key(q.queue_id, msg.seq), codec.pack(
             [msg.visible_at, msg.receive_count, msg.first_receive_ts, msg.receipt, msg.received_at]))
 
+    def _walk(self, q: Queue, ts: int, changes: ChangeSink) -> Generator[Msg, None, None]:
+        """The messages a receive at ``ts`` may take, in delivery order; expired ones are removed on the way.
+
+        The consumer takes each yielded message (makes it pending, or removes it) or stops iterating; the one
+        yielded last and not taken is put back when the walk is closed. Standard queues: oldest visible first.
+        FIFO queues: the ready group with the oldest head, as many of its messages in order as are visible, then
+        the next group. Indexes a read advanced beyond ``ts`` are corrected first, so every node decides alike.
+        """
+        if q.groups is None:
+            early: list[Msg] = []
+            last: Msg | None = None
+            try:
+                while True:
+                    msg = q.pop_visible()
+                    if msg is None:
+                        return
+                    if msg.visible_at > ts:  # promoted by a read whose clock ran ahead of this entry
+                        early.append(msg)
+                        continue
+                    if msg.retain_from + q.retention_ms <= ts:  # expired, not yet swept
+                        q.remove(msg)
+                        self._record_delete(q, msg, changes)
+                        continue
+                    last = msg
+                    yield msg
+            finally:
+                if last is not None and last.state == VISIBLE and last.seq in q.messages:
+                    heapq.heappush(q.visible, last.seq)
+                for msg in early:
+                    q.make_pending(msg, msg.visible_at)
+        groups = q.groups
+        popped: list[str] = []
+        try:
+            while True:
+                group = groups.pop_ready(q.messages)
+                if group is None:
+                    return
+                popped.append(group.name)
+                if q.horizon > ts:
+                    for seq in group.seqs:
+                        msg = q.messages.get(seq)
+                        if msg is not None and msg.state == VISIBLE and msg.visible_at > ts:
+                            q.make_pending(msg, msg.visible_at)
+                    if group.inflight:
+                        continue
+                for seq in list(itertools.islice(group.seqs, 0, FIFO_GROUP_SCAN)):
+                    msg = q.messages.get(seq)
+                    if msg is None:
+                        continue
+                    if msg.state != VISIBLE or msg.visible_at > ts:
+                        break  # delayed or in flight: the rest of the group waits behind it
+                    if msg.retain_from + q.retention_ms <= ts:
+                        q.remove(msg)
+                        self._record_delete(q, msg, changes)
+                        continue
+                    yield msg
+        finally:
+            for name in popped:
+                groups.touch(name, q.messages)
+
     def _receive(self, cmd: ReceiveMessages, meta: Meta, changes: ChangeSink) -> list[ReceivedMessage]:
         q = self._queue(cmd.account, cmd.name)
         ts = meta.ts
         q.advance(ts)
+        if cmd.attempt_id is not None and q.fifo:
+            self._expire_attempts(q, ts, changes)
+            repeated = self._repeat_attempt(q, cmd.attempt_id, ts)
+            if repeated is not None:
+                return repeated
         if q.n_inflight >= MAX_IN_FLIGHT:
             raise errors.OverLimit(f"Too many messages in flight for queue {q.name} (limit {MAX_IN_FLIGHT}).")
         wanted = min(cmd.max_messages, MAX_IN_FLIGHT - q.n_inflight)
         timeout = q.visibility_s if cmd.visibility_timeout is None else cmd.visibility_timeout
         visible_at = ts + timeout * 1000
+        dlq = self._dead_letter_queue(q)
         out: list[ReceivedMessage] = []
-        early: list[Msg] = []
-        while len(out) < wanted:
-            msg = q.pop_visible()
-            if msg is None:
-                break
-            if msg.visible_at > ts:  # promoted by a read whose clock ran ahead of this entry: not yet visible
-                early.append(msg)
-                continue
-            if msg.stored.sent_ts + q.retention_ms <= ts:  # expired, not yet swept
-                q.remove(msg)
-                self._record_delete(q, msg, changes)
-                continue
-            msg.receive_count += 1
-            if msg.receive_count == 1:
-                msg.first_receive_ts = ts
-            msg.receipt = meta.index
-            msg.received_at = ts
-            q.make_pending(msg, visible_at)
-            self._save_state(q, msg, changes)
-            out.append(ReceivedMessage(msg.stored, make_receipt_handle(q.queue_id, msg.seq, meta.index),
-                                       msg.receive_count, msg.first_receive_ts))
-        for msg in early:
-            q.make_pending(msg, msg.visible_at)
-        if timeout == 0 and out:
+        taken: list[tuple[int, int, int]] = []
+        moved = 0
+        with contextlib.closing(self._walk(q, ts, changes)) as walk:
+            for msg in walk:
+                if dlq is not None and msg.receive_count >= dlq[1]:
+                    if moved == MAX_MOVES_PER_COMMAND:
+                        break  # the next receive moves the rest
+                    self._move(q, msg, dlq[0], meta.index * 16 + moved, ts, changes, to_dlq=True)
+                    moved += 1
+                    continue
+                msg.receive_count += 1
+                if msg.receive_count == 1:
+                    msg.first_receive_ts = ts
+                msg.receipt = meta.index
+                msg.received_at = ts
+                q.make_pending(msg, visible_at)
+                self._save_state(q, msg, changes)
+                out.append(ReceivedMessage(msg.stored, make_receipt_handle(q.queue_id, msg.seq, meta.index),
+                                           msg.receive_count, msg.first_receive_ts))
+                taken.append((msg.seq, meta.index, visible_at))
+                if len(out) >= wanted:
+                    break
+        if (timeout == 0 and out) or moved:
             self.wakeups.add((q.account, q.name))
+        if cmd.attempt_id is not None and q.fifo and out:
+            expires = ts + DEDUP_WINDOW_MS
+            q.attempts[cmd.attempt_id] = (expires, tuple(taken))
+            q.attempt_order.append((expires, cmd.attempt_id))
+            changes.put(ATTEMPTS, attempt_key(q.queue_id, cmd.attempt_id),
+                        codec.pack([expires, [list(t) for t in taken]]))
         return out
+
+    @staticmethod
+    def _repeat_attempt(q: Queue, attempt_id: str, ts: int) -> list[ReceivedMessage] | None:
+        """The messages of an earlier receive with this ReceiveRequestAttemptId, if none of them was deleted or
+        had its visibility changed since (then the retry returns the same messages and receipt handles)."""
+        attempt = q.attempts.get(attempt_id)
+        if attempt is None:
+            return None
+        out: list[ReceivedMessage] = []
+        for seq, receipt, visible_at in attempt[1]:
+            msg = q.messages.get(seq)
+            if msg is None or msg.receipt != receipt or msg.visible_at != visible_at or visible_at <= ts:
+                return None
+            out.append(ReceivedMessage(msg.stored, make_receipt_handle(q.queue_id, seq, receipt), msg.receive_count,
+                                       msg.first_receive_ts))
+        return out
+
+    def _dead_letter_queue(self, q: Queue) -> tuple[Queue, int] | None:
+        """The queue's dead-letter queue and maxReceiveCount (None: no redrive policy, or its target is gone)."""
+        if q.redrive is None:
+            return None
+        target = self.queues.get(q.redrive[0])
+        if target is None or target is q:
+            return None
+        return target, q.redrive[1]
+
+    def _move(self, src: Queue, msg: Msg, dest: Queue, seq: int, ts: int, changes: ChangeSink, *,
+              to_dlq: bool) -> None:
+        """Move ``msg`` from ``src`` to ``dest`` as a fresh, visible message numbered ``seq`` (same MessageId, body
+        and attributes). Retention keeps counting from the original enqueue time, except that a message entering
+        a FIFO queue starts again (as AWS resets a FIFO message's enqueue timestamp)."""
+        src.remove(msg)
+        self._record_delete(src, msg, changes)
+        stored = msg.stored._replace(
+            dlq_source=f"{src.account}/{src.name}" if to_dlq else None,
+            enqueue_ts=ts if dest.fifo else msg.stored.enqueue_ts,
+            sequence_number=str(SEQUENCE_BASE + seq) if dest.fifo else None)
+        if dest.fifo and stored.group_id is None:
+            stored = stored._replace(group_id="")
+        changes.put(MESSAGES, message_key(dest.queue_id, seq), pack_message(stored, ts))
+        dest.add(Msg(seq, stored, ts), ts)
+        self.wakeups.add((dest.account, dest.name))
 
     def _resolve(self, q: Queue, handle: str) -> tuple[Msg | None, int]:
         """The message a receipt handle names (None if gone) and the receive it came from."""
@@ -278,6 +536,8 @@ class SqsModel:
             if msg is not None and msg.receipt == receive_index:
                 q.remove(msg)
                 self._record_delete(q, msg, changes)
+                if q.fifo:
+                    self.wakeups.add((q.account, q.name))  # its group may deliver again
             results.append(None)
         return results
 
@@ -324,12 +584,130 @@ class SqsModel:
             horizon = meta.ts - q.retention_ms
             while removed < cmd.limit:
                 msg = q.oldest()
-                if msg is None or msg.stored.sent_ts > horizon:
+                if msg is None or msg.retain_from > horizon:
                     break
                 q.remove(msg)
                 self._record_delete(q, msg, changes)
                 removed += 1
         return removed
+
+    # -- permissions ------------------------------------------------------------------------------------------
+
+    def _add_permission(self, cmd: AddPermission, meta: Meta, changes: ChangeSink) -> object:
+        q = self._queue(cmd.account, cmd.name)
+        q.attributes["Policy"] = add_statement(q.attributes.get("Policy"), cmd.label, cmd.account_ids, cmd.actions,
+                                               cmd.queue_arn)
+        self._save_queue(q, changes)
+        return None
+
+    def _remove_permission(self, cmd: RemovePermission, meta: Meta, changes: ChangeSink) -> object:
+        q = self._queue(cmd.account, cmd.name)
+        policy = remove_statement(q.attributes.get("Policy"), cmd.label)
+        if policy is None:
+            q.attributes.pop("Policy", None)
+        else:
+            q.attributes["Policy"] = policy
+        self._save_queue(q, changes)
+        return None
+
+    # -- message move tasks ------------------------------------------------------------------------------------
+
+    def is_dead_letter_queue(self, account: str, name: str) -> bool:
+        return any(q.redrive is not None and q.redrive[0] == (account, name) for q in self.queues.values())
+
+    def _start_move_task(self, cmd: StartMoveTask, meta: Meta, changes: ChangeSink) -> object:
+        """Start a task; reply its id (the TaskHandle is built from it)."""
+        source = self.queues.get((cmd.account, cmd.name))
+        if source is None:
+            raise errors.ResourceNotFoundException(
+                "The resource that you specified for the SourceArn parameter doesn't exist.")
+        if not self.is_dead_letter_queue(cmd.account, cmd.name):
+            raise errors.InvalidParameterValue("Source queue must be configured as a Dead Letter Queue.")
+        dest: tuple[str, str] | None = None
+        if cmd.dest_name is not None:
+            dest = (cmd.dest_account or cmd.account, cmd.dest_name)
+            if dest not in self.queues:
+                raise errors.ResourceNotFoundException(
+                    "The resource that you specified for the DestinationArn parameter doesn't exist.")
+        same_source = [t for t in self.tasks.values() if (t.account, t.name) == (cmd.account, cmd.name)]
+        if any(t.status == RUNNING for t in same_source):
+            raise errors.InvalidParameterValue("There is already a task running. Only one active task is allowed "
+                                               "for a source queue arn at a given time.")
+        for old in same_source[:max(0, len(same_source) + 1 - MAX_TASKS_PER_SOURCE)]:
+            del self.tasks[old.task_id]
+            changes.delete(MOVETASKS, task_key(old.task_id))
+        task = MoveTask(meta.index, cmd.account, cmd.name, cmd.source_arn, dest, cmd.dest_arn, cmd.rate,
+                        len(source.messages), meta.ts, meta.index * 16)
+        self.tasks[task.task_id] = task
+        changes.put(MOVETASKS, task_key(task.task_id), codec.pack(task.row()))
+        return task.task_id
+
+    def _move_messages(self, cmd: MoveMessages, meta: Meta, changes: ChangeSink) -> int:
+        """One step of a running task; reply how many messages moved."""
+        task = self.tasks.get(cmd.task_id)
+        if task is None or task.status != RUNNING:
+            return 0
+        ts = meta.ts
+        source = self.queues.get((task.account, task.name))
+        if source is None:
+            return self._finish(task, FAILED, changes, "AWS.SimpleQueueService.NonExistentQueue")
+        source.advance(ts)
+        budget = task.budget(ts, min(cmd.limit, MAX_MOVES_PER_COMMAND))
+        moved = 0
+        status: str | None = None
+        failure: str | None = None
+        if budget > 0:
+            status = COMPLETED
+            with contextlib.closing(self._walk(source, ts, changes)) as walk:
+                for msg in walk:
+                    if msg.seq >= task.boundary:
+                        break
+                    dest_key = task.dest
+                    if dest_key is None and msg.stored.dlq_source is not None:
+                        account, _, name = msg.stored.dlq_source.partition("/")
+                        dest_key = (account, name)
+                    dest = self.queues.get(dest_key) if dest_key is not None else None
+                    if dest is None:
+                        status, failure = FAILED, "AWS.SimpleQueueService.NonExistentQueue"
+                        break
+                    self._move(source, msg, dest, meta.index * 16 + moved, ts, changes, to_dlq=False)
+                    moved += 1
+                    if moved == budget:
+                        status = None  # more may be left: the next step tells
+                        break
+        task.moved += moved
+        task.spent(moved, ts)
+        if status is not None:
+            return self._finish(task, status, changes, failure, moved)
+        changes.put(MOVETASKS, task_key(task.task_id), codec.pack(task.row()))
+        return moved
+
+    @staticmethod
+    def _finish(task: MoveTask, status: str, changes: ChangeSink, failure: str | None = None,
+                moved: int = 0) -> int:
+        task.status = status
+        task.failure = failure
+        changes.put(MOVETASKS, task_key(task.task_id), codec.pack(task.row()))
+        return moved
+
+    def _cancel_move_task(self, cmd: CancelMoveTask, meta: Meta, changes: ChangeSink) -> int:
+        """Cancel a running task; reply how many messages it had moved."""
+        if (cmd.account, cmd.name) not in self.queues:
+            raise errors.ResourceNotFoundException(
+                "The resource that you specified for the SourceArn parameter doesn't exist.")
+        task = self.tasks.get(cmd.task_id)
+        if task is None or (task.account, task.name) != (cmd.account, cmd.name) or task.status != RUNNING:
+            raise errors.ResourceNotFoundException("Task does not exist.")
+        self._finish(task, CANCELLED, changes)
+        return task.moved
+
+    def move_tasks(self, account: str, name: str) -> list[MoveTask]:
+        """The tasks of one source queue, newest first."""
+        return sorted((t for t in self.tasks.values() if (t.account, t.name) == (account, name)),
+                      key=lambda t: -t.task_id)
+
+    def running_tasks(self) -> list[MoveTask]:
+        return [t for t in self.tasks.values() if t.status == RUNNING]
 
     # -- restore ----------------------------------------------------------------------------------------------
 
@@ -337,6 +715,7 @@ class SqsModel:
         self.queues.clear()
         self.by_id.clear()
         self.wakeups.clear()
+        self.tasks.clear()
         for key, value in reader.scan(QUEUES):
             account, name = key.decode().split("\x00")
             queue_id, queue_type, attributes, tags, created, modified, last_purge = codec.unpack(value)
@@ -349,14 +728,41 @@ class SqsModel:
             owner = self.by_id.get(queue_id)
             if owner is None:
                 continue
-            f = codec.unpack(value)
-            stored = StoredMessage(f[0], f[1], tuple((n, t, s, b) for n, t, s, b in f[2]), f[3], f[4], f[5], f[6],
-                                   tuple((n, t, s, b) for n, t, s, b in f[7]), f[8])
-            msg = Msg(seq, stored, f[9])
+            stored, visible_at = unpack_message(value)
+            msg = Msg(seq, stored, visible_at)
             state = states.get(key)
             if state is not None:
                 msg.visible_at, msg.receive_count, msg.first_receive_ts, msg.receipt, msg.received_at = state
             owner.add(msg, -1)
+        self._restore_windows(reader)
+        for _key, value in reader.scan(MOVETASKS):
+            task = MoveTask.from_row(codec.unpack(value))
+            self.tasks[task.task_id] = task
+
+    def _restore_windows(self, reader: TableReader) -> None:
+        """FIFO deduplication entries and receive attempts, each queue's in expiry order."""
+        dedups: list[tuple[int, Queue, tuple[str, str], str, str]] = []
+        for key, value in reader.scan(DEDUP):
+            queue_id_text, group, dedup_id = key.decode().split("\x00")
+            owner = self.by_id.get(int(queue_id_text))
+            if owner is not None:
+                message_id, sequence_number, expires = codec.unpack(value)
+                dedups.append((expires, owner, (group, dedup_id), message_id, sequence_number))
+        dedups.sort(key=lambda d: d[0])
+        for expires, owner, dkey, message_id, sequence_number in dedups:
+            owner.dedup[dkey] = (message_id, sequence_number, expires)
+            owner.dedup_order.append((expires, dkey))
+        attempts: list[tuple[int, Queue, str, tuple[tuple[int, int, int], ...]]] = []
+        for key, value in reader.scan(ATTEMPTS):
+            queue_id_text, attempt_id = key.decode().split("\x00")
+            owner = self.by_id.get(int(queue_id_text))
+            if owner is not None:
+                expires, taken = codec.unpack(value)
+                attempts.append((expires, owner, attempt_id, tuple((s, r, v) for s, r, v in taken)))
+        attempts.sort(key=lambda a: a[0])
+        for expires, owner, attempt_id, taken in attempts:
+            owner.attempts[attempt_id] = (expires, taken)
+            owner.attempt_order.append((expires, attempt_id))
 
     # -- reads ------------------------------------------------------------------------------------------------
 
@@ -405,9 +811,22 @@ class SqsModel:
         return dict(self._queue(account, name).tags)
 
     def has_visible(self, account: str, name: str, now_ms: int) -> bool:
-        q = self._queue(account, name)
-        q.advance(now_ms)
-        return q.n_visible > 0
+        """Whether a receive now could return a message (FIFO: some group can deliver)."""
+        return self._queue(account, name).has_deliverable(now_ms)
+
+    def has_queue(self, account: str, name: str) -> bool:
+        return (account, name) in self.queues
+
+    def has_attempt(self, account: str, name: str, attempt_id: str, now_ms: int) -> bool:
+        """Whether a ReceiveRequestAttemptId retry may be answered from an earlier receive."""
+        attempt = self._queue(account, name).attempts.get(attempt_id)
+        return attempt is not None and attempt[0] > now_ms
+
+    def dead_letter_sources(self, account: str, name: str) -> list[tuple[str, str]]:
+        """(account, name) of the queues whose RedrivePolicy targets this one, sorted."""
+        self._queue(account, name)
+        target = (account, name)
+        return sorted(key for key, q in self.queues.items() if q.redrive is not None and q.redrive[0] == target)
 
     def next_visible_at(self, account: str, name: str) -> int | None:
         """When the next delayed or in-flight message becomes visible (None: nothing pending)."""
@@ -419,7 +838,7 @@ class SqsModel:
         for q in self.queues.values():
             msg = q.oldest()
             if msg is not None:
-                at = msg.stored.sent_ts + q.retention_ms
+                at = msg.retain_from + q.retention_ms
                 due = at if due is None else min(due, at)
         return due
 
@@ -431,12 +850,12 @@ class SqsModel:
 
     def snapshot(self) -> dict[QueueKey, Any]:
         """A canonical, comparable view of the logical state (tests: apply-then-restore gives the same model)."""
-        out: dict[QueueKey, Any] = {}
+        out: dict[Any, Any] = {"tasks": sorted(tuple(t.row()) for t in self.tasks.values())}
         for key, q in self.queues.items():
             out[key] = (q.queue_id, q.queue_type, q.attributes, q.tags, q.created_ts, q.modified_ts,
                         q.last_purge_ts, sorted(
                             (m.seq, m.stored, m.visible_at, m.receive_count, m.first_receive_ts, m.receipt,
-                             m.received_at) for m in q.messages.values()))
+                             m.received_at) for m in q.messages.values()), dict(q.dedup), dict(q.attempts))
         return out
 
 

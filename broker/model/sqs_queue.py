@@ -4,17 +4,21 @@ Indexes (rebuilt from the tables at start-up, never persisted):
 - ``visible``: heap of seqs of messages that can be received, oldest first;
 - ``pending``: heap of (visible_at, seq) for delayed and in-flight messages, with lazy invalidation (an entry is
   live only while the message exists, is pending and still has that visible_at);
-- ``order``: seqs in send order, for expiry (the oldest live message is the first to expire);
+- ``order``: heap of (retention start, seq), for expiry (the oldest live message is the first to expire; a message
+  moved in from a source queue keeps its original enqueue time, so arrival order is not expiry order);
+- ``groups`` (FIFO queues only, instead of ``visible``): the message groups that can deliver, see ``sqs_fifo``;
 - counters per state, so the Approximate* attributes cost O(1) after ``advance``.
 """
 
 from __future__ import annotations
 
 import heapq
+import json
 from collections import deque
 
-from broker.model.sqs_types import StoredMessage
-from broker.model.sqs_validation import DEFAULT_ATTRIBUTES
+from broker.model.sqs_fifo import FifoGroups
+from broker.model.sqs_types import QUEUE_TYPE_FIFO, StoredMessage
+from broker.model.sqs_validation import DEFAULT_ATTRIBUTES, FIFO_DEFAULT_ATTRIBUTES, arn_queue
 
 VISIBLE = 0
 PENDING = 1
@@ -36,13 +40,24 @@ class Msg:
         self.received_at = 0
         self.state = PENDING
 
+    @property
+    def retain_from(self) -> int:
+        """When its retention period started (its enqueue time)."""
+        stored = self.stored
+        return stored.sent_ts if stored.enqueue_ts is None else stored.enqueue_ts
+
+
+def _group(msg: Msg) -> str:
+    return msg.stored.group_id or ""
+
 
 class Queue:
     """Settings, messages and indexes of one queue (account, name)."""
 
-    __slots__ = ("account", "attributes", "created_ts", "delay_ms", "last_purge_ts", "max_size", "messages",
-                 "modified_ts", "n_delayed", "n_inflight", "n_visible", "name", "order", "pending", "queue_id",
-                 "queue_type", "retention_ms", "tags", "visibility_s", "visible")
+    __slots__ = ("account", "attempt_order", "attempts", "attributes", "content_dedup", "created_ts", "dedup",
+                 "dedup_by_group", "dedup_order", "delay_ms", "groups", "horizon", "last_purge_ts", "max_size",
+                 "messages", "modified_ts", "n_delayed", "n_inflight", "n_visible", "name", "order", "pending",
+                 "queue_id", "queue_type", "redrive", "retention_ms", "tags", "visibility_s", "visible")
 
     def __init__(self, account: str, name: str, queue_id: int, queue_type: int, attributes: dict[str, str],
                  tags: dict[str, str], created_ts: int, modified_ts: int, last_purge_ts: int = 0) -> None:
@@ -58,7 +73,17 @@ class Queue:
         self.messages: dict[int, Msg] = {}
         self.visible: list[int] = []
         self.pending: list[tuple[int, int]] = []
-        self.order: deque[int] = deque()
+        self.order: list[tuple[int, int]] = []
+        self.groups = FifoGroups() if queue_type == QUEUE_TYPE_FIFO else None
+        self.horizon = 0  # the latest time ``advance`` was called with (reads may run ahead of the log)
+        # FIFO deduplication: key -> (message id, sequence number, expires); keys in expiry order
+        self.dedup: dict[tuple[str, str], tuple[str, str, int]] = {}
+        self.dedup_order: deque[tuple[int, tuple[str, str]]] = deque()
+        # ReceiveRequestAttemptId -> (expires, ((seq, receive index, visible_at), ...)); ids in expiry order
+        self.attempts: dict[str, tuple[int, tuple[tuple[int, int, int], ...]]] = {}
+        self.attempt_order: deque[tuple[int, str]] = deque()
+        self.redrive: tuple[tuple[str, str], int] | None = None
+        self.content_dedup = self.dedup_by_group = False
         self.n_visible = 0
         self.n_inflight = 0
         self.n_delayed = 0
@@ -67,35 +92,56 @@ class Queue:
 
     def settings_changed(self) -> None:
         """Cache the numeric settings the hot path reads."""
-        attrs = {**DEFAULT_ATTRIBUTES, **self.attributes}
+        attrs = self.effective_attributes()
         self.delay_ms = int(attrs["DelaySeconds"]) * 1000
         self.max_size = int(attrs["MaximumMessageSize"])
         self.retention_ms = int(attrs["MessageRetentionPeriod"]) * 1000
         self.visibility_s = int(attrs["VisibilityTimeout"])
+        self.content_dedup = attrs.get("ContentBasedDeduplication") == "true"
+        self.dedup_by_group = attrs.get("DeduplicationScope") == "messageGroup"
+        self.redrive = None
+        if attrs.get("RedrivePolicy"):
+            policy = json.loads(attrs["RedrivePolicy"])
+            target = arn_queue(str(policy["deadLetterTargetArn"]))
+            if target is not None:
+                self.redrive = (target, int(policy["maxReceiveCount"]))
+
+    @property
+    def fifo(self) -> bool:
+        return self.groups is not None
 
     def effective_attributes(self) -> dict[str, str]:
+        if self.groups is not None:
+            return {**DEFAULT_ATTRIBUTES, **FIFO_DEFAULT_ATTRIBUTES, **self.attributes}
         return {**DEFAULT_ATTRIBUTES, **self.attributes}
 
     # -- state transitions (counters and indexes kept in step) -------------------------------------------------
 
     def add(self, msg: Msg, now: int) -> None:
         self.messages[msg.seq] = msg
-        self.order.append(msg.seq)
+        heapq.heappush(self.order, (msg.retain_from, msg.seq))
+        inflight = False
         if msg.visible_at <= now:
             msg.state = VISIBLE
             self.n_visible += 1
-            heapq.heappush(self.visible, msg.seq)
-            return
-        if msg.receive_count:
-            self.n_inflight += 1
+            if self.groups is None:
+                heapq.heappush(self.visible, msg.seq)
         else:
-            self.n_delayed += 1
-        msg.state = PENDING
-        heapq.heappush(self.pending, (msg.visible_at, msg.seq))
+            if msg.receive_count:
+                self.n_inflight += 1
+                inflight = True
+            else:
+                self.n_delayed += 1
+            msg.state = PENDING
+            heapq.heappush(self.pending, (msg.visible_at, msg.seq))
+        if self.groups is not None:
+            self.groups.added(msg, _group(msg), inflight, self.messages)
 
     def remove(self, msg: Msg) -> None:
         del self.messages[msg.seq]
         self._uncount(msg)
+        if self.groups is not None:
+            self.groups.touch(_group(msg), self.messages)
         if len(self.order) > 2 * len(self.messages) + 1024:
             self._compact()
 
@@ -104,6 +150,8 @@ class Queue:
             self.n_visible -= 1
         elif msg.receive_count:
             self.n_inflight -= 1
+            if self.groups is not None:
+                self.groups.inflight_delta(_group(msg), -1, self.messages)
         else:
             self.n_delayed -= 1
 
@@ -114,14 +162,19 @@ class Queue:
         msg.visible_at = visible_at
         if msg.receive_count:
             self.n_inflight += 1
+            if self.groups is not None:
+                self.groups.inflight_delta(_group(msg), 1, self.messages)
         else:
             self.n_delayed += 1
         heapq.heappush(self.pending, (visible_at, msg.seq))
 
     def advance(self, now: int) -> None:
         """Make every pending message whose time has come visible."""
+        if now > self.horizon:
+            self.horizon = now
         pending = self.pending
         messages = self.messages
+        groups = self.groups
         while pending and pending[0][0] <= now:
             visible_at, seq = heapq.heappop(pending)
             msg = messages.get(seq)
@@ -133,7 +186,12 @@ class Queue:
                 self.n_delayed -= 1
             msg.state = VISIBLE
             self.n_visible += 1
-            heapq.heappush(self.visible, seq)
+            if groups is None:
+                heapq.heappush(self.visible, seq)
+            elif msg.receive_count:
+                groups.inflight_delta(_group(msg), -1, messages)
+            else:
+                groups.touch(_group(msg), messages)
         if len(pending) > 2 * (self.n_inflight + self.n_delayed) + 1024:
             self._compact()
 
@@ -141,9 +199,11 @@ class Queue:
         """Drop stale index entries once they outnumber live ones: memory stays O(live messages), amortised O(1)."""
         self.pending = [(m.visible_at, m.seq) for m in self.messages.values() if m.state == PENDING]
         heapq.heapify(self.pending)
-        self.visible = [m.seq for m in self.messages.values() if m.state == VISIBLE]
-        heapq.heapify(self.visible)
-        self.order = deque(self.messages)  # dict order is insertion order, which is seq order
+        if self.groups is None:
+            self.visible = [m.seq for m in self.messages.values() if m.state == VISIBLE]
+            heapq.heapify(self.visible)
+        self.order = [(m.retain_from, m.seq) for m in self.messages.values()]
+        heapq.heapify(self.order)
 
     def pop_visible(self) -> Msg | None:
         """The oldest visible message, taken off the visible heap (the caller makes it pending or removes it)."""
@@ -169,11 +229,18 @@ class Queue:
         """The oldest live message (the next to expire)."""
         order = self.order
         while order:
-            msg = self.messages.get(order[0])
+            msg = self.messages.get(order[0][1])
             if msg is not None:
                 return msg
-            order.popleft()
+            heapq.heappop(order)
         return None
+
+    def has_deliverable(self, now: int) -> bool:
+        """Whether a receive at ``now`` could return something (FIFO: some group is ready)."""
+        self.advance(now)
+        if self.groups is not None:
+            return self.groups.has_ready(self.messages)
+        return self.n_visible > 0
 
     def clear(self) -> list[Msg]:
         """Drop every message; return them (the caller records the deletes)."""
@@ -181,6 +248,8 @@ class Queue:
         self.messages = {}
         self.visible = []
         self.pending = []
-        self.order = deque()
+        self.order = []
+        if self.groups is not None:
+            self.groups.clear()
         self.n_visible = self.n_inflight = self.n_delayed = 0
         return gone

@@ -18,7 +18,11 @@ MAX_RECEIVE = 10
 MAX_WAIT_SECONDS = 20
 MAX_VISIBILITY_TIMEOUT = 43_200
 MAX_DELAY_SECONDS = 900
-QUEUE_TYPE_STANDARD = 0  # FIFO queues will be type 1
+QUEUE_TYPE_STANDARD = 0
+QUEUE_TYPE_FIFO = 1
+DEDUP_WINDOW_MS = 300_000  # FIFO deduplication and ReceiveRequestAttemptId window
+SEQUENCE_BASE = 10**19  # FIFO SequenceNumber = SEQUENCE_BASE + seq: an increasing 20-digit decimal string
+MAX_MOVES_PER_COMMAND = 16  # a command at log index I numbers moved messages I*16 + 0..15
 
 
 class StoredMessage(NamedTuple):
@@ -33,6 +37,11 @@ class StoredMessage(NamedTuple):
     sender_id: str
     system_attributes: tuple[MessageAttribute, ...] = ()  # AWSTraceHeader only, for now
     md5_system_attributes: str | None = None
+    group_id: str | None = None  # MessageGroupId (FIFO; also kept when a standard queue is given one)
+    dedup_id: str | None = None  # MessageDeduplicationId (FIFO: given or the body's SHA-256)
+    sequence_number: str | None = None  # FIFO only
+    dlq_source: str | None = None  # "account/name" of the queue it was dead-lettered from
+    enqueue_ts: int | None = None  # retention counts from here when set (FIFO messages moved to a DLQ)
 
 
 class ReceivedMessage(NamedTuple):

@@ -53,6 +53,22 @@ READ_ONLY_ATTRIBUTES = frozenset({
     "CreatedTimestamp", "LastModifiedTimestamp", "QueueArn",
 })
 FIFO_ATTRIBUTES = frozenset({"FifoQueue", "ContentBasedDeduplication", "DeduplicationScope", "FifoThroughputLimit"})
+FIFO_DEFAULT_ATTRIBUTES: dict[str, str] = {
+    "FifoQueue": "true",
+    "ContentBasedDeduplication": "false",
+    "DeduplicationScope": "queue",
+    "FifoThroughputLimit": "perQueue",
+}
+_FIFO_CHOICES: dict[str, tuple[str, ...]] = {
+    "ContentBasedDeduplication": ("true", "false"),
+    "DeduplicationScope": ("queue", "messageGroup"),
+    "FifoThroughputLimit": ("perQueue", "perMessageGroupId"),
+}
+# MessageGroupId, MessageDeduplicationId, ReceiveRequestAttemptId: 1-128 alphanumeric or punctuation characters.
+_FIFO_ID = re.compile(r"""[A-Za-z0-9!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~]{1,128}""")
+_ARN = re.compile(r"arn:aws[A-Za-z-]*:sqs:([^:]*):([0-9]{12}|[^:]+):([^:]+)")
+MAX_RECEIVE_COUNT = 1000
+MAX_REDRIVE_SOURCES = 10
 GETTABLE_ATTRIBUTES = (frozenset(INT_ATTRIBUTES) | JSON_ATTRIBUTES | BOOL_ATTRIBUTES | STRING_ATTRIBUTES
                        | READ_ONLY_ATTRIBUTES | FIFO_ATTRIBUTES | {"All"})
 MESSAGE_SYSTEM_ATTRIBUTES = frozenset({
@@ -62,30 +78,48 @@ MESSAGE_SYSTEM_ATTRIBUTES = frozenset({
 
 
 def check_queue_name(name: object, attributes: dict[str, str] | None = None) -> str:
-    """A standard queue name: 1-80 of alphanumerics, ``-`` and ``_``."""
+    """A queue name: 1-80 of alphanumerics, ``-`` and ``_``; a FIFO queue's (FifoQueue=true) ends in ``.fifo``."""
     if not isinstance(name, str) or not name:
         raise errors.MissingParameter("The request must contain the parameter QueueName.")
-    fifo = (attributes or {}).get("FifoQueue", "").lower() == "true"
-    if fifo or name.endswith(".fifo"):
-        if fifo and name.endswith(".fifo") and _QUEUE_NAME.fullmatch(name[:-5]):
-            raise errors.UnsupportedOperation("FIFO queues are not supported yet.")
-        if fifo:
-            raise errors.InvalidParameterValue("The name of a FIFO queue can only include alphanumeric characters, "
-                                               "hyphens, or underscores, must end with .fifo suffix and be 1 to 80 "
-                                               "in length.")
+    fifo = str((attributes or {}).get("FifoQueue", "")).lower() == "true"
+    if fifo:
+        if name.endswith(".fifo") and len(name) <= 80 and _QUEUE_NAME.fullmatch(name[:-5]):
+            return name
+        raise errors.InvalidParameterValue("The name of a FIFO queue can only include alphanumeric characters, "
+                                           "hyphens, or underscores, must end with .fifo suffix and be 1 to 80 "
+                                           "in length.")
     if not _QUEUE_NAME.fullmatch(name):
         raise errors.InvalidParameterValue("Can only include alphanumeric characters, hyphens, or underscores. "
                                            "1 to 80 in length")
     return name
 
 
-def check_queue_attributes(attributes: dict[str, str], *, creating: bool) -> dict[str, str]:
-    """Validate settable attributes; return them normalised (ints canonical, booleans lower-case)."""
+def check_queue_attributes(attributes: dict[str, str], *, creating: bool, fifo: bool = False) -> dict[str, str]:
+    """Validate settable attributes; return them normalised (ints canonical, booleans lower-case, policies as
+    canonical JSON). ``fifo``: the queue is (or is being created as) a FIFO queue."""
     result: dict[str, str] = {}
     for name, value in attributes.items():
-        if name in FIFO_ATTRIBUTES and creating and name == "FifoQueue" and str(value).lower() == "false":
+        if name == "FifoQueue":
+            text = str(value).lower()
+            if not creating:
+                raise errors.InvalidAttributeName(f"Unknown Attribute {name}.")
+            if text not in ("true", "false"):
+                raise errors.InvalidAttributeValue(f"Invalid value for the parameter {name}.")
+            if text == "true":
+                result[name] = text
             continue  # an explicit "not FIFO" on a standard queue changes nothing
-        if name in INT_ATTRIBUTES:
+        if name in _FIFO_CHOICES:
+            if not fifo:
+                raise errors.InvalidAttributeName(f"Unknown Attribute {name}.")
+            text = str(value).lower() if name == "ContentBasedDeduplication" else str(value)
+            if text not in _FIFO_CHOICES[name]:
+                raise errors.InvalidAttributeValue(f"Invalid value for the parameter {name}.")
+            result[name] = text
+        elif name == "RedrivePolicy" and value != "":
+            result[name] = check_redrive_policy(value)
+        elif name == "RedriveAllowPolicy" and value != "":
+            result[name] = check_redrive_allow_policy(value)
+        elif name in INT_ATTRIBUTES:
             low, high = INT_ATTRIBUTES[name]
             text = str(value).strip()
             if not text.isdigit() or not low <= int(text) <= high:
@@ -109,6 +143,94 @@ def check_queue_attributes(attributes: dict[str, str], *, creating: bool) -> dic
         else:
             raise errors.InvalidAttributeName(f"Unknown Attribute {name}.")
     return result
+
+
+def check_fifo_settings(attributes: dict[str, str]) -> None:
+    """The cross-attribute FIFO rule, on a queue's effective attributes (checked in apply: it depends on both the
+    stored and the new values)."""
+    if (attributes.get("FifoThroughputLimit") == "perMessageGroupId"
+            and attributes.get("DeduplicationScope") != "messageGroup"):
+        raise errors.InvalidAttributeValue("The perMessageGroupId value is allowed only when the value for "
+                                           "DeduplicationScope is messageGroup.")
+
+
+def arn_queue(arn: str) -> tuple[str, str] | None:
+    """(account, name) of an SQS queue ARN, or None when ``arn`` is not one."""
+    match = _ARN.fullmatch(arn)
+    return (match.group(2), match.group(3)) if match else None
+
+
+def arn_region(arn: str) -> str:
+    match = _ARN.fullmatch(arn)
+    return match.group(1) if match else ""
+
+
+def _redrive_error(value: str, reason: str) -> errors.BrokerError:
+    return errors.InvalidParameterValue(f"Value {value} for parameter RedrivePolicy is invalid. Reason: {reason}")
+
+
+def check_redrive_policy(value: str) -> str:
+    """RedrivePolicy JSON as AWS accepts it (maxReceiveCount as string or number); returned canonical, with the
+    count as a number, as GetQueueAttributes shows it."""
+    try:
+        policy = json.loads(value)
+    except (TypeError, ValueError):
+        raise _redrive_error(value, "Redrive policy is not a valid JSON map.") from None
+    if not isinstance(policy, dict):
+        raise _redrive_error(value, "Redrive policy is not a valid JSON map.")
+    for key in ("deadLetterTargetArn", "maxReceiveCount"):
+        if key not in policy:
+            raise _redrive_error(value, f"Redrive policy does not contain mandatory attribute: {key}.")
+    unknown = sorted(set(policy) - {"deadLetterTargetArn", "maxReceiveCount"})
+    if unknown:
+        raise _redrive_error(value, f"Only following attributes are supported: [deadLetterTargetArn, "
+                                    f"maxReceiveCount], found: {unknown[0]}.")
+    count = policy["maxReceiveCount"]
+    text = str(count).strip() if isinstance(count, (str, int)) and not isinstance(count, bool) else ""
+    if not text.lstrip("-").isdigit() or not 1 <= int(text) <= MAX_RECEIVE_COUNT:
+        raise _redrive_error(value, f"Invalid value for maxReceiveCount: {count}, valid values are from 1 to "
+                                    f"{MAX_RECEIVE_COUNT} both inclusive.")
+    target = policy["deadLetterTargetArn"]
+    if not isinstance(target, str) or arn_queue(target) is None:
+        raise _redrive_error(value, f"Invalid value for deadLetterTargetArn: {target}.")
+    return json.dumps({"deadLetterTargetArn": target, "maxReceiveCount": int(text)}, separators=(",", ":"))
+
+
+def check_redrive_allow_policy(value: str) -> str:
+    """RedriveAllowPolicy JSON: redrivePermission allowAll | denyAll | byQueue (with 1-10 sourceQueueArns)."""
+    def bad(reason: str) -> errors.BrokerError:
+        return errors.InvalidParameterValue(
+            f"Value {value} for parameter RedriveAllowPolicy is invalid. Reason: {reason}")
+    try:
+        policy = json.loads(value)
+    except (TypeError, ValueError):
+        raise bad("Redrive allow policy is not a valid JSON map.") from None
+    if not isinstance(policy, dict):
+        raise bad("Redrive allow policy is not a valid JSON map.")
+    permission = policy.get("redrivePermission")
+    if permission not in ("allowAll", "denyAll", "byQueue"):
+        raise bad("Invalid value for redrivePermission: it must be allowAll, denyAll or byQueue.")
+    sources = policy.get("sourceQueueArns")
+    if permission == "byQueue":
+        if (not isinstance(sources, list) or not 1 <= len(sources) <= MAX_REDRIVE_SOURCES
+                or not all(isinstance(a, str) and arn_queue(a) for a in sources)):
+            raise bad(f"sourceQueueArns must list 1 to {MAX_REDRIVE_SOURCES} queue ARNs when redrivePermission is "
+                      "byQueue.")
+        return json.dumps({"redrivePermission": permission, "sourceQueueArns": sources}, separators=(",", ":"))
+    if sources is not None:
+        raise bad("sourceQueueArns is allowed only when redrivePermission is byQueue.")
+    return json.dumps({"redrivePermission": permission}, separators=(",", ":"))
+
+
+def check_fifo_id(name: str, value: object) -> str | None:
+    """An optional MessageGroupId / MessageDeduplicationId / ReceiveRequestAttemptId."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not _FIFO_ID.fullmatch(value):
+        raise errors.InvalidParameterValue(
+            f"Value {value} for parameter {name} is invalid. Reason: {name} can only include alphanumeric and "
+            "punctuation characters. 1 to 128 in length.")
+    return value
 
 
 def check_attribute_names(names: list[str]) -> None:

@@ -9,7 +9,13 @@ from broker.model import errors
 from broker.model.commands import SendEntry
 from broker.model.sqs_md5 import md5_of_attributes, md5_of_body
 from broker.model.sqs_types import MessageAttribute, ReceivedMessage
-from broker.model.sqs_validation import attributes_size, check_body, check_delay, check_message_attributes
+from broker.model.sqs_validation import (
+    attributes_size,
+    check_body,
+    check_delay,
+    check_fifo_id,
+    check_message_attributes,
+)
 
 SYSTEM_ATTRIBUTE_NAMES = ("SenderId", "SentTimestamp", "ApproximateReceiveCount", "ApproximateFirstReceiveTimestamp")
 
@@ -20,11 +26,25 @@ def new_message_id() -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
-def build_send_entry(entry_id: str, params: dict[str, Any]) -> SendEntry:
-    """Validate one message of a send call and hash it; raises the BrokerError AWS reports for it."""
+def build_send_entry(entry_id: str, params: dict[str, Any], fifo: bool = False) -> SendEntry:
+    """Validate one message of a send call and hash it; raises the BrokerError AWS reports for it.
+
+    FIFO queues need a MessageGroupId and refuse a per-message delay; standard queues refuse a
+    MessageDeduplicationId and keep a MessageGroupId only to report it (fair queues).
+    """
     body = check_body(params.get("MessageBody"))
     delay = check_delay(params.get("DelaySeconds"))
-    if params.get("MessageDeduplicationId") is not None:
+    group_id = check_fifo_id("MessageGroupId", params.get("MessageGroupId"))
+    dedup_id: str | None = None
+    if fifo:
+        if delay:
+            raise errors.InvalidParameterValue(f"Value {delay} for parameter DelaySeconds is invalid. Reason: The "
+                                               "request include parameter that is not valid for this queue type.")
+        delay = None
+        if group_id is None:
+            raise errors.MissingParameter("The request must contain the parameter MessageGroupId.")
+        dedup_id = check_fifo_id("MessageDeduplicationId", params.get("MessageDeduplicationId"))
+    elif params.get("MessageDeduplicationId") is not None:
         raise errors.InvalidParameterValue(
             "The request include parameter that is not valid for this queue type. Reason: MessageDeduplicationId")
     attributes = check_message_attributes(params.get("MessageAttributes"))
@@ -33,11 +53,15 @@ def build_send_entry(entry_id: str, params: dict[str, Any]) -> SendEntry:
     return SendEntry(entry_id=entry_id, message_id=new_message_id(), body=body, md5_body=md5_of_body(body_bytes),
                      size=len(body_bytes) + attributes_size(attributes), delay_seconds=delay, attributes=attributes,
                      md5_attributes=md5_of_attributes(attributes), system_attributes=system,
-                     md5_system_attributes=md5_of_attributes(system))
+                     md5_system_attributes=md5_of_attributes(system), group_id=group_id, dedup_id=dedup_id)
 
 
-def send_result(entry: SendEntry) -> dict[str, Any]:
+def send_result(entry: SendEntry, outcome: object = None) -> dict[str, Any]:
+    """The reply for a stored entry; ``outcome`` (FIFO) is (message id, sequence number) from the model, the
+    original message's for a duplicate."""
     out: dict[str, Any] = {"MessageId": entry.message_id, "MD5OfMessageBody": entry.md5_body}
+    if isinstance(outcome, tuple):
+        out["MessageId"], out["SequenceNumber"] = outcome
     if entry.md5_attributes is not None:
         out["MD5OfMessageAttributes"] = entry.md5_attributes
     if entry.md5_system_attributes is not None:
@@ -56,7 +80,7 @@ def attribute_selector(names: list[str] | None) -> tuple[bool, frozenset[str], t
 
 
 def render_message(received: ReceivedMessage, system_names: frozenset[str],
-                   selector: tuple[bool, frozenset[str], tuple[str, ...]]) -> dict[str, Any]:
+                   selector: tuple[bool, frozenset[str], tuple[str, ...]], region: str = "us-east-1") -> dict[str, Any]:
     msg = received.message
     out: dict[str, Any] = {"MessageId": msg.message_id, "ReceiptHandle": received.receipt_handle,
                            "MD5OfBody": msg.md5_body, "Body": msg.body}
@@ -67,6 +91,15 @@ def render_message(received: ReceivedMessage, system_names: frozenset[str],
                   "ApproximateFirstReceiveTimestamp": str(received.first_receive_ts)}
         for name, _type, string_value, _binary in msg.system_attributes:
             values[name] = string_value or ""
+        if msg.group_id is not None:
+            values["MessageGroupId"] = msg.group_id
+        if msg.dedup_id is not None:
+            values["MessageDeduplicationId"] = msg.dedup_id
+        if msg.sequence_number is not None:
+            values["SequenceNumber"] = msg.sequence_number
+        if msg.dlq_source is not None:
+            account, _, name = msg.dlq_source.partition("/")
+            values["DeadLetterQueueSourceArn"] = f"arn:aws:sqs:{region}:{account}:{name}"
         attrs = {k: v for k, v in values.items() if every or k in system_names}
         if attrs:
             out["Attributes"] = attrs

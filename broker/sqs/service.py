@@ -9,35 +9,47 @@ on the Notifier (woken after a durable send) or until the next delayed/in-flight
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import contextlib
+import json
 import logging
+import re
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from broker.model import errors
 from broker.model.commands import (
+    AddPermission,
+    CancelMoveTask,
     ChangeVisibility,
     Command,
     CreateQueue,
     DeleteMessages,
     DeleteQueue,
     ExpireMessages,
+    MoveMessages,
     PurgeQueue,
     ReceiveMessages,
+    RemovePermission,
     SendEntry,
     SendMessages,
     SetQueueAttributes,
+    StartMoveTask,
     TagQueue,
     UntagQueue,
     encode,
 )
 from broker.model.sqs_model import SqsModel
-from broker.model.sqs_types import MAX_BATCH_BYTES, MAX_LIST_QUEUES
+from broker.model.sqs_types import MAX_BATCH_BYTES, MAX_LIST_QUEUES, MAX_MOVES_PER_COMMAND
 from broker.model.sqs_validation import (
     MESSAGE_SYSTEM_ATTRIBUTES,
+    arn_queue,
+    arn_region,
     check_attribute_names,
     check_batch_ids,
+    check_fifo_id,
     check_int_param,
     check_max_messages,
     check_queue_attributes,
@@ -48,11 +60,18 @@ from broker.model.sqs_validation import (
 from broker.notify import Notifier
 from broker.service import RequestContext
 from broker.sqs.messages import attribute_selector, build_send_entry, render_message, send_result
+from broker.sqs.tasks import parse_task_handle, task_entry, task_handle
 from broker.sqs.urls import parse_queue_url, queue_arn, queue_url
 from broker.state_machine import sqs_wake_key
 from cluster.api import Replicator
 
 log = logging.getLogger(__name__)
+
+PERMISSION_ACTIONS = frozenset({"*", "SendMessage", "ReceiveMessage", "DeleteMessage", "ChangeMessageVisibility",
+                                "GetQueueAttributes", "GetQueueUrl", "ListDeadLetterSourceQueues", "PurgeQueue"})
+MAX_PERMISSION_ACTIONS = 7
+MAX_MOVE_RATE = 500
+_LABEL = re.compile(r"[A-Za-z0-9_-]{1,80}")
 
 Handler = Callable[[dict[str, Any], RequestContext], Awaitable[dict[str, Any]]]
 
@@ -76,6 +95,7 @@ class SqsService:
         self._notifier = notifier
         self._config = config or SqsConfig()
         self._closed = False
+        self._task_started = asyncio.Event()  # wakes the maintenance loop when a move task starts
         self._ops: dict[str, Handler] = {
             "CreateQueue": self.create_queue, "GetQueueUrl": self.get_queue_url, "ListQueues": self.list_queues,
             "DeleteQueue": self.delete_queue, "PurgeQueue": self.purge_queue,
@@ -85,6 +105,11 @@ class SqsService:
             "DeleteMessageBatch": self.delete_message_batch, "ChangeMessageVisibility": self.change_visibility,
             "ChangeMessageVisibilityBatch": self.change_visibility_batch, "TagQueue": self.tag_queue,
             "UntagQueue": self.untag_queue, "ListQueueTags": self.list_queue_tags,
+            "ListDeadLetterSourceQueues": self.list_dead_letter_source_queues,
+            "AddPermission": self.add_permission, "RemovePermission": self.remove_permission,
+            "StartMessageMoveTask": self.start_message_move_task,
+            "ListMessageMoveTasks": self.list_message_move_tasks,
+            "CancelMessageMoveTask": self.cancel_message_move_task,
         }
 
     @property
@@ -119,12 +144,40 @@ class SqsService:
     def _stopping(self) -> bool:
         return self._closed or self._notifier.closed
 
+    def _region(self, ctx: RequestContext) -> str:
+        return ctx.region or self._config.region
+
+    def _arn_target(self, arn: object, param: str, ctx: RequestContext) -> tuple[str, str]:
+        """(account, name) of a queue ARN given as ``param``; ResourceNotFound when it cannot be one of ours."""
+        if not isinstance(arn, str) or not arn:
+            raise errors.MissingParameter(f"The request must contain the parameter {param}.")
+        target = arn_queue(arn)
+        if target is None:
+            raise errors.InvalidParameterValue(
+                f"Value {arn} for parameter {param} is invalid. Reason: You must use this format to specify the "
+                f"{param}: arn:<partition>:<service>:<region>:<account-id>:<resource-id>")
+        if arn_region(arn) != self._region(ctx):
+            raise errors.ResourceNotFoundException(
+                f"The resource that you specified for the {param} parameter doesn't exist.")
+        return target
+
+    def _check_redrive_region(self, attributes: dict[str, str], ctx: RequestContext) -> None:
+        """A dead-letter queue must be in the same region and account as its source."""
+        raw = attributes.get("RedrivePolicy")
+        if raw:
+            arn = json.loads(raw)["deadLetterTargetArn"]
+            target = arn_queue(arn)
+            if arn_region(arn) != self._region(ctx) or target is None or target[0] != self._account(ctx):
+                raise errors.InvalidParameterValue(
+                    f"Value {raw} for parameter RedrivePolicy is invalid. Reason: Dead letter target does not exist.")
+
     # -- queues -----------------------------------------------------------------------------------------------
 
     async def create_queue(self, params: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
         raw_attributes = params.get("Attributes") or {}
         name = check_queue_name(params.get("QueueName"), raw_attributes)
-        attributes = check_queue_attributes(raw_attributes, creating=True)
+        attributes = check_queue_attributes(raw_attributes, creating=True, fifo=name.endswith(".fifo"))
+        self._check_redrive_region(attributes, ctx)
         tags = _check_tags(params.get("tags") or {})
         account = self._account(ctx)
         await self._propose(CreateQueue(account, name, tuple(sorted(attributes.items())), tuple(sorted(tags.items()))))
@@ -176,7 +229,8 @@ class SqsService:
         raw = params.get("Attributes")
         if not isinstance(raw, dict):
             raise errors.MissingParameter("The request must contain the parameter Attributes.")
-        attributes = check_queue_attributes(raw, creating=False)
+        attributes = check_queue_attributes(raw, creating=False, fifo=name.endswith(".fifo"))
+        self._check_redrive_region(attributes, ctx)
         await self._propose(SetQueueAttributes(account, name, tuple(sorted(attributes.items()))))
         return {}
 
@@ -209,11 +263,11 @@ class SqsService:
 
     async def send_message(self, params: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
         account, name = self._target(params, ctx)
-        entry = build_send_entry("0", params)
-        (failure,) = await self._propose(SendMessages(account, name, self._sender(ctx), (entry,)))
-        if failure is not None:
-            raise failure
-        return send_result(entry)
+        entry = build_send_entry("0", params, name.endswith(".fifo"))
+        (outcome,) = await self._propose(SendMessages(account, name, self._sender(ctx), (entry,)))
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return send_result(entry, outcome)
 
     async def send_message_batch(self, params: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
         account, name = self._target(params, ctx)
@@ -223,7 +277,7 @@ class SqsService:
         failed: list[dict[str, Any]] = []
         for raw in raw_entries:
             try:
-                entries.append(build_send_entry(raw["Id"], raw))
+                entries.append(build_send_entry(raw["Id"], raw, name.endswith(".fifo")))
             except errors.BrokerError as exc:
                 failed.append(_failure(raw["Id"], exc))
         total = sum(e.size for e in entries)
@@ -233,11 +287,11 @@ class SqsService:
         successful: list[dict[str, Any]] = []
         if entries:
             results = await self._propose(SendMessages(account, name, self._sender(ctx), tuple(entries)))
-            for entry, failure in zip(entries, results, strict=True):
-                if failure is None:
-                    successful.append({"Id": entry.entry_id, **send_result(entry)})
+            for entry, outcome in zip(entries, results, strict=True):
+                if isinstance(outcome, BaseException):
+                    failed.append(_failure(entry.entry_id, outcome))
                 else:
-                    failed.append(_failure(entry.entry_id, failure))
+                    successful.append({"Id": entry.entry_id, **send_result(entry, outcome)})
         else:
             await self._rep.read_barrier()
             self._model.queue(account, name)  # a batch of only invalid entries still needs an existing queue
@@ -252,23 +306,29 @@ class SqsService:
                                              *(params.get("MessageSystemAttributeNames") or [])]
                                  if n in MESSAGE_SYSTEM_ATTRIBUTES)
         selector = attribute_selector(params.get("MessageAttributeNames"))
+        attempt = check_fifo_id("ReceiveRequestAttemptId", params.get("ReceiveRequestAttemptId"))
+        if not name.endswith(".fifo"):
+            attempt = None  # standard queues ignore it, as AWS does
         if wait is None:
             wait = self._model.receive_wait_seconds(account, name)
-        received = await self._receive(account, name, max_messages, visibility, wait)
+        received = await self._receive(ReceiveMessages(account, name, max_messages, visibility, attempt), wait)
         if not received:
             return {}
-        return {"Messages": [render_message(r, system_names, selector) for r in received]}
+        region = self._region(ctx)
+        return {"Messages": [render_message(r, system_names, selector, region) for r in received]}
 
-    async def _receive(self, account: str, name: str, max_messages: int, visibility: int | None,
-                       wait: int) -> list[Any]:
-        """Receive now if anything is visible; else wait for a wake-up or the next visibility time."""
+    async def _receive(self, command: ReceiveMessages, wait: int) -> list[Any]:
+        """Receive now if anything is deliverable (or a ReceiveRequestAttemptId retry may be answered); else wait
+        for a wake-up or the next visibility time."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait
+        account, name = command.account, command.name
         key = sqs_wake_key(account, name)
-        command = ReceiveMessages(account, name, max_messages, visibility)
         while True:
             now = self._rep.now_ms()
-            if self._model.has_visible(account, name, now):
+            if self._model.has_visible(account, name, now) or (
+                    command.attempt_id is not None and self._model.has_attempt(account, name, command.attempt_id,
+                                                                              now)):
                 received: list[Any] = await self._propose(command)
                 if received:
                     return received
@@ -340,10 +400,99 @@ class SqsService:
                 failed.append(_failure(str(entry[0]), failure))
         return successful
 
+    # -- dead-letter queues, permissions, move tasks -----------------------------------------------------------
+
+    async def list_dead_letter_source_queues(self, params: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
+        account, name = self._target(params, ctx)
+        max_results = check_int_param("MaxResults", params.get("MaxResults"), 1, MAX_LIST_QUEUES,
+                                      f"MaxResults must be an integer between 1 and {MAX_LIST_QUEUES}.")
+        await self._rep.read_barrier()
+        sources = self._model.dead_letter_sources(account, name)
+        token = params.get("NextToken")
+        if token:
+            after = _decode_page_token(token)
+            sources = [s for s in sources if s > after]
+        limit = MAX_LIST_QUEUES if max_results is None else max_results
+        page = sources[:limit]
+        out: dict[str, Any] = {"queueUrls": [queue_url(ctx.endpoint_url, a, n) for a, n in page]}
+        if max_results is not None and len(sources) > limit:
+            out["NextToken"] = base64.urlsafe_b64encode("\x00".join(page[-1]).encode()).decode()
+        return out
+
+    async def add_permission(self, params: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
+        account, name = self._target(params, ctx)
+        label = _check_label(params.get("Label"))
+        account_ids = [str(a) for a in params.get("AWSAccountIds") or []]
+        actions = [str(a) for a in params.get("Actions") or []]
+        if not account_ids:
+            raise errors.MissingParameter("The request must contain the parameter AWSAccountIds.")
+        if not actions:
+            raise errors.MissingParameter("The request must contain the parameter Actions.")
+        if len(actions) > MAX_PERMISSION_ACTIONS:
+            raise errors.OverLimit(f"{len(actions)} Actions were found, maximum allowed is {MAX_PERMISSION_ACTIONS}.")
+        for action in actions:
+            if action not in PERMISSION_ACTIONS:
+                raise errors.InvalidParameterValue(f"Value SQS:{action} for parameter ActionName is invalid. "
+                                                   "Reason: Only the queue owner is allowed to invoke this action.")
+        for account_id in account_ids:
+            if not (account_id.isdigit() and len(account_id) == 12):
+                raise errors.InvalidParameterValue(
+                    f"Value [{account_id}] for parameter PrincipalId is invalid. Reason: Unable to verify.")
+        arn = queue_arn(self._region(ctx), account, name)
+        await self._propose(AddPermission(account, name, label, tuple(account_ids), tuple(actions), arn))
+        return {}
+
+    async def remove_permission(self, params: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
+        account, name = self._target(params, ctx)
+        label = params.get("Label")
+        if not isinstance(label, str) or not label:
+            raise errors.MissingParameter("The request must contain the parameter Label.")
+        await self._propose(RemovePermission(account, name, label))
+        return {}
+
+    async def start_message_move_task(self, params: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
+        source_arn = params.get("SourceArn")
+        account, name = self._arn_target(source_arn, "SourceArn", ctx)
+        dest_arn = params.get("DestinationArn")
+        dest: tuple[str | None, str | None] = (None, None)
+        if dest_arn is not None:
+            dest = self._arn_target(dest_arn, "DestinationArn", ctx)
+        rate = params.get("MaxNumberOfMessagesPerSecond")
+        if rate is not None and (isinstance(rate, bool) or not isinstance(rate, int)
+                                 or not 1 <= rate <= MAX_MOVE_RATE):
+            raise errors.InvalidParameterValue(
+                "Value for parameter MaxNumberOfMessagesPerSecond is invalid. Reason: You must enter a number "
+                f"that's between 1 and {MAX_MOVE_RATE}.")
+        task_id = await self._propose(StartMoveTask(account, name, str(source_arn), dest[0], dest[1],
+                                                    dest_arn, rate))
+        self._task_started.set()
+        return {"TaskHandle": task_handle(task_id, str(source_arn))}
+
+    async def list_message_move_tasks(self, params: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
+        account, name = self._arn_target(params.get("SourceArn"), "SourceArn", ctx)
+        max_results = check_int_param("MaxResults", params.get("MaxResults"), 1, 10,
+                                      "You must enter a number that's between 1 and 10.")
+        await self._rep.read_barrier()
+        if not self._model.has_queue(account, name):
+            raise errors.ResourceNotFoundException(
+                "The resource that you specified for the SourceArn parameter doesn't exist.")
+        tasks = self._model.move_tasks(account, name)[:max_results or 1]
+        return {"Results": [task_entry(t) for t in tasks]}
+
+    async def cancel_message_move_task(self, params: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
+        task_id, source_arn = parse_task_handle(params.get("TaskHandle"))
+        target = arn_queue(source_arn)
+        if target is None or arn_region(source_arn) != self._region(ctx):
+            raise errors.ResourceNotFoundException(
+                "The resource that you specified for the SourceArn parameter doesn't exist.")
+        moved = await self._propose(CancelMoveTask(target[0], target[1], task_id))
+        return {"ApproximateNumberOfMessagesMoved": moved}
+
     # -- background -------------------------------------------------------------------------------------------
 
     async def run_maintenance(self, stop: asyncio.Event) -> None:
-        """Propose expiry sweeps when the model says a message passed its retention period; run until ``stop``."""
+        """Propose expiry sweeps when the model says a message passed its retention period, and the steps of
+        running message move tasks at their rates; run until ``stop``."""
         interval = self._config.maintenance_interval_s
         while not stop.is_set():
             due = self._model.next_expiry_ms()
@@ -356,9 +505,29 @@ class SqsService:
                     removed = 0
                 if removed:
                     continue
+            task_due = await self._step_move_tasks()
             pause = interval if due is None or due <= now else min(interval, (due - now) / 1000 + 0.001)
+            if task_due is not None:
+                pause = min(pause, max(0.0, (task_due - self._rep.now_ms()) / 1000 + 0.001))
+            self._task_started.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), pause)
+                await asyncio.wait_for(_first(stop.wait(), self._task_started.wait()), pause)
+
+    async def _step_move_tasks(self) -> int | None:
+        """Propose one MoveMessages per running task whose rate allows a move now; return when the next one is
+        due (None: no running task)."""
+        next_due: int | None = None
+        for task in self._model.running_tasks():
+            now = self._rep.now_ms()
+            at = task.next_due()
+            if at <= now:
+                try:
+                    await self._propose(MoveMessages(task.task_id, MAX_MOVES_PER_COMMAND))
+                except Exception:  # not leader, shutting down: try again later
+                    log.debug("move task step not applied", exc_info=True)
+                at = task.next_due() if task.status == "RUNNING" else now + 1_000_000
+            next_due = at if next_due is None else min(next_due, at)
+        return next_due
 
     def queue_gauges(self) -> Iterator[tuple[str, str, int, int, int]]:
         """Gauge source for ``broker.metrics.register_queue_gauges``."""
@@ -369,6 +538,36 @@ def _failure(entry_id: str, exc: BaseException) -> dict[str, Any]:
     if isinstance(exc, errors.BrokerError):
         return {"Id": entry_id, "SenderFault": exc.sender_fault, "Code": exc.code, "Message": exc.message}
     return {"Id": entry_id, "SenderFault": False, "Code": "InternalFailure", "Message": str(exc)}
+
+
+async def _first(*waits: Awaitable[Any]) -> None:
+    """Return as soon as one of ``waits`` completes (the others are cancelled)."""
+    tasks = [asyncio.ensure_future(w) for w in waits]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+
+
+def _decode_page_token(token: str) -> tuple[str, str]:
+    try:
+        account, _, name = base64.urlsafe_b64decode(token.encode()).decode().partition("\x00")
+    except (binascii.Error, ValueError, UnicodeError):
+        account, name = "", ""
+    if not account or not name:
+        raise errors.InvalidParameterValue("Invalid NextToken value.")
+    return account, name
+
+
+def _check_label(label: object) -> str:
+    if not isinstance(label, str) or not label:
+        raise errors.MissingParameter("The request must contain the parameter Label.")
+    if not _LABEL.fullmatch(label):
+        raise errors.InvalidParameterValue(
+            f"Value {label} for parameter Label is invalid. Reason: Can only include alphanumeric characters, "
+            "hyphens, or underscores. 1 to 80 in length.")
+    return label
 
 
 def _receipt_handle(params: dict[str, Any]) -> str:

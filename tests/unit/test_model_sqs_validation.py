@@ -32,13 +32,14 @@ def test_invalid_queue_names(name: str) -> None:
         check_queue_name(name)
 
 
-def test_missing_queue_name_and_fifo_not_yet_supported() -> None:
+def test_missing_queue_name_and_fifo_names() -> None:
     with pytest.raises(errors.MissingParameter):
         check_queue_name("")
-    with pytest.raises(errors.UnsupportedOperation):
-        check_queue_name("q.fifo", {"FifoQueue": "true"})
-    with pytest.raises(errors.InvalidParameterValue):
-        check_queue_name("q", {"FifoQueue": "true"})
+    assert check_queue_name("q.fifo", {"FifoQueue": "true"}) == "q.fifo"
+    assert check_queue_name("x" * 75 + ".fifo", {"FifoQueue": "True"}) == "x" * 75 + ".fifo"
+    for bad in ("q", "x" * 76 + ".fifo", "a.b.fifo", ".fifo"):
+        with pytest.raises(errors.InvalidParameterValue, match=r"must end with \.fifo suffix"):
+            check_queue_name(bad, {"FifoQueue": "true"})
 
 
 @pytest.mark.parametrize(("name", "low", "high"), [

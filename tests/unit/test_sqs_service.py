@@ -255,8 +255,8 @@ async def test_create_queue_conflicts_and_fifo(env: Env) -> None:
     await env.queue(VisibilityTimeout="10")
     with pytest.raises(errors.QueueNameExists):
         await env.queue(VisibilityTimeout="11")
-    with pytest.raises(errors.UnsupportedOperation):
-        await env.call("CreateQueue", QueueName="f.fifo", Attributes={"FifoQueue": "true"})
+    with pytest.raises(errors.InvalidParameterValue):  # a .fifo name needs FifoQueue=true
+        await env.call("CreateQueue", QueueName="f.fifo")
 
 
 async def test_set_attributes_and_tags(env: Env) -> None:
