@@ -19,6 +19,7 @@ service this endpoint does not serve ``InvalidAction`` naming the service. Only 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import time
@@ -27,10 +28,11 @@ from dataclasses import dataclass
 
 import orjson
 
+from broker.aws.cbor_protocol import CborCodec
 from broker.aws.json_protocol import JsonCodec
 from broker.aws.protocol import FormCodec, ResponseCodec, TargetCodec, new_request_id
 from broker.aws.query_protocol import QueryCodec, parse_form
-from broker.aws.service_model import ServiceModel, has_model, load_service_model
+from broker.aws.service_model import ServiceModel, UnknownModel, has_model, load_service_model
 from broker.http.types import HttpRequest, HttpResponse
 from broker.metrics import observe_request
 from broker.model.errors import (
@@ -45,7 +47,7 @@ from broker.service import AwsService, RequestContext
 log = logging.getLogger(__name__)
 
 # Codecs of the X-Amz-Target family by protocol name; a CBOR codec (Kinesis) slots in as "cbor".
-TARGET_CODECS: dict[str, Callable[[ServiceModel], TargetCodec]] = {"json": JsonCodec}
+TARGET_CODECS: dict[str, Callable[[ServiceModel], TargetCodec]] = {"json": JsonCodec, "cbor": CborCodec}
 CBOR_MEDIA_TYPE = "application/x-amz-cbor-1.1"
 
 # Query API versions of the services, used when a request is not signed.
@@ -97,7 +99,8 @@ class AwsGateway:
             codecs: dict[str, TargetCodec] = {}
             for protocol, factory in TARGET_CODECS.items():
                 if has_model(name, protocol):
-                    codecs[protocol] = factory(load_service_model(name, protocol))
+                    with contextlib.suppress(UnknownModel):  # a model for JSON need not exist for CBOR too
+                        codecs[protocol] = factory(load_service_model(name, protocol))
             prefix = next((c.model.target_prefix for c in codecs.values() if c.model.target_prefix), None)
             if prefix:
                 self._targets[prefix] = (name, codecs)
