@@ -15,8 +15,8 @@ got, and the follower resolves the proposal with its OWN apply result once it ha
 (another term there means the proposal lost: ``NotLeader``, retryable). Without a leader, proposals and reads wait
 ``election_wait_s`` and then raise ``NotLeader``; a proposal that does not commit within ``commit_timeout_s`` raises
 ``ProposalOutcomeUnknown`` (a ``NotLeader``, so front ends answer a retryable 503 either way). A forward is retried
-only when the leader refused it outright, never after an ambiguous failure, so the runtime applies each proposal at
-most once.
+only when the leader refused it or could not be reached at all, never after an ambiguous failure, so the runtime
+applies each proposal at most once.
 
 Reads use ReadIndex: ``read_barrier`` returns once this node has applied (durably) an index the leader confirmed
 with a quorum after the call began, so a deposed leader never answers from stale state.
@@ -137,6 +137,11 @@ class _ReadBatch:
     futs: list[asyncio.Future[None]] = field(default_factory=list)
     deadlines: list[float] = field(default_factory=list)
     sent_at: float = 0.0
+
+
+def _never_sent(exc: grpc.aio.AioRpcError) -> bool:
+    """True when gRPC could not even connect, so the request certainly did not reach the leader."""
+    return exc.code() == grpc.StatusCode.UNAVAILABLE and "failed to connect" in (exc.details() or "").lower()
 
 
 def _settle(fut: asyncio.Future[Any], result: Any = None, exc: BaseException | None = None) -> None:
@@ -505,12 +510,15 @@ class RaftReplicator:
                 chunk = []
         except NotLeader:
             self._retry_later(chunk + todo)  # refused: nothing of this chunk was appended
-        except grpc.aio.AioRpcError:
-            # The leader may have appended the chunk before the call failed: retrying here could apply it twice,
-            # so its proposers get a retryable "unknown" (the client decides); the chunks never sent are retried.
-            for p in chunk:
-                _settle(p.fut, exc=ProposalOutcomeUnknown(leader))
-            self._retry_later(todo)
+        except grpc.aio.AioRpcError as exc:
+            if _never_sent(exc):
+                self._retry_later(chunk + todo)  # the leader is down: wait for the next one
+            else:
+                # The leader may have appended the chunk before the call failed: retrying could apply it twice, so
+                # its proposers get a retryable "unknown" (the client decides); chunks never sent are retried.
+                for p in chunk:
+                    _settle(p.fut, exc=ProposalOutcomeUnknown(leader))
+                self._retry_later(todo)
         finally:
             if len(self._forwards) <= 1:
                 self._recent = None

@@ -174,3 +174,19 @@ async def test_wiped_node_is_removed_readded_and_catches_up_by_snapshot(tmp_path
         assert len(await c.converged()) == 75
     finally:
         await c.stop()
+
+
+async def test_proposals_during_an_election_wait_for_the_new_leader(tmp_path: Path) -> None:
+    c = Cluster(tmp_path, replace(FAST, election_wait_s=4.0))
+    await c.start(IDS)
+    try:
+        old = await c.leader()
+        rest = [n for n in IDS if n != old.node_id]
+        await propose_all(c, 3, "a", IDS)
+        await old.stop(hand_over=False)
+        # The followers still believe in the old leader: these are forwarded to a dead node, then must wait.
+        replies = await propose_all(c, 10, "during", rest)
+        assert [d for _, d in replies] == [f"during{i}".encode() for i in range(10)]
+        assert (await c.leader(rest)).node_id != old.node_id
+    finally:
+        await c.stop()
