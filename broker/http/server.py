@@ -8,6 +8,7 @@ their sockets.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Mapping
 
@@ -17,17 +18,24 @@ from broker.http.types import HttpHandler
 logger = logging.getLogger(__name__)
 
 CANCEL_WAIT_SECONDS = 1.0  # how long stop() waits for cancelled handlers to unwind before giving up on them
+# As nginx: longer than SDK pools keep idle sockets, short enough that vanished clients do not pile up.
+DEFAULT_IDLE_TIMEOUT = 75.0
 
 
 class HttpServer:
     """An HTTP/1.1 server for one handler, with exact ``(method, path)`` routes taking precedence over it."""
 
     def __init__(self, handler: HttpHandler, host: str, port: int, *, max_body_bytes: int = 2_200_000,
-                 routes: Mapping[tuple[str, str], HttpHandler] | None = None) -> None:
+                 routes: Mapping[tuple[str, str], HttpHandler] | None = None,
+                 idle_timeout: float | None = DEFAULT_IDLE_TIMEOUT) -> None:
+        """``idle_timeout``: a connection silent (no request running, no bytes) this long is closed within twice
+        this long; ``None`` keeps idle connections forever."""
         self._state = ServerState(handler, routes, max_body_bytes)
         self._host = host
         self._port = port
+        self._idle_timeout = idle_timeout
         self._server: asyncio.Server | None = None
+        self._sweeper: asyncio.Task[None] | None = None
 
     @property
     def host(self) -> str:
@@ -51,7 +59,16 @@ class HttpServer:
         # first. Bind to a literal address when the port matters.
         sockname = self._server.sockets[0].getsockname()
         self._host, self._port = str(sockname[0]), int(sockname[1])
+        if self._idle_timeout is not None:
+            self._sweeper = loop.create_task(self._sweep_idle(self._idle_timeout))
         logger.info("HTTP server listening on %s:%d", self._host, self._port)
+
+    async def _sweep_idle(self, period: float) -> None:
+        while True:
+            await asyncio.sleep(period)
+            closed = self._state.close_idle()
+            if closed:
+                logger.debug("closed %d idle connection(s)", closed)
 
     async def stop(self, grace: float) -> None:
         """Stop accepting; finish in-flight requests until ``grace`` seconds pass; then cancel the rest and close."""
@@ -62,6 +79,11 @@ class HttpServer:
         server.close()
         state = self._state
         state.begin_drain()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+            self._sweeper = None
         try:
             if not state.drained.is_set():
                 await asyncio.wait_for(state.drained.wait(), timeout=max(grace, 0.0))

@@ -456,10 +456,9 @@ async def test_stop_waits_for_in_flight_request_and_refuses_new_connections() ->
     await entered.wait()
 
     stopping = asyncio.create_task(server.stop(grace=TIMEOUT))
-    await asyncio.sleep(0)  # one loop turn: stop() closes the listener and the idle connections before it waits
-    with pytest.raises(OSError):
+    assert await idle.closed_by_server()  # idle keep-alive connection closed at once...
+    with pytest.raises(OSError):  # ...after the listener closed
         await Client.connect(server.port)
-    assert await idle.closed_by_server()  # idle keep-alive connection closed at once
     assert not stopping.done()
 
     release.set()
@@ -474,11 +473,12 @@ async def test_stop_answers_requests_already_queued_on_a_busy_connection() -> No
     entered, release = asyncio.Event(), asyncio.Event()
     server = HttpServer(slow_handler(entered, release), "127.0.0.1", 0)
     await server.start()
+    idle = await Client.connect(server.port)
     busy = await Client.connect(server.port)
     busy.send(get("/slow") + get("/queued"))
     await entered.wait()
     stopping = asyncio.create_task(server.stop(grace=TIMEOUT))
-    await asyncio.sleep(0)
+    assert await idle.closed_by_server()  # the drain has begun
     release.set()
     first, second = await busy.reply(), await busy.reply()
     assert (first.body, second.body) == (b"/slow", b"/queued")
@@ -522,12 +522,13 @@ async def test_stop_after_client_went_away_mid_request_waits_for_the_handler() -
 
     server = HttpServer(handler, "127.0.0.1", 0)
     await server.start()
+    idle = await Client.connect(server.port)
     client = await Client.connect(server.port)
     client.send(get())
     await entered.wait()
     await client.close()  # the handler keeps running: it may be half-way through a replicated change
     stopping = asyncio.create_task(server.stop(grace=TIMEOUT))
-    await asyncio.sleep(0)
+    assert await idle.closed_by_server()  # the drain has begun
     assert not stopping.done()
     release.set()
     await asyncio.wait_for(stopping, TIMEOUT)
@@ -542,6 +543,29 @@ async def test_stop_twice_and_before_start_are_harmless() -> None:
         await server.start()
     await server.stop(grace=1.0)
     await server.stop(grace=1.0)
+
+
+# -- idle connections --------------------------------------------------------------------------------------------
+
+
+async def test_idle_connections_are_closed_busy_ones_kept() -> None:
+    entered, release = asyncio.Event(), asyncio.Event()
+    async with serving(slow_handler(entered, release), idle_timeout=0.02) as server:
+        busy = await Client.connect(server.port)
+        busy.send(get("/slow"))
+        await entered.wait()
+        idle = await Client.connect(server.port)
+        idle.send(get("/quick"))
+        assert (await idle.reply()).status == 200
+        silent = await Client.connect(server.port)
+        silent.send(b"GET / HTTP/1.1\r\nHost:")  # a request that never completes
+        assert await idle.closed_by_server()
+        assert await silent.closed_by_server()
+        # The busy connection went through at least as many sweeps without a byte, but a request was running.
+        release.set()
+        reply = await busy.reply()
+        assert reply.status == 200 and "connection" not in reply.headers
+        await busy.close()
 
 
 # -- the same scenarios on uvloop -------------------------------------------------------------------------------------
