@@ -124,11 +124,14 @@ class SimCluster:
         return [sn for sn in self.nodes.values() if sn.node is not None]
 
     def leader(self) -> SimNode | None:
-        best = None
+        """The node that believes it leads in the highest term (a deposed leader may not know it yet)."""
+        best: SimNode | None = None
+        best_term = -1
         for sn in self.alive():
             assert sn.node is not None
-            if sn.node.raft.role == Role.LEADER and (best is None or sn.node.raft.term > best.node.raft.term):  # type: ignore[union-attr]
-                best = sn
+            r = sn.node.raft
+            if r.role == Role.LEADER and r.term > best_term:
+                best, best_term = sn, r.term
         return best
 
     # -- actions -----------------------------------------------------------------------------------------------
