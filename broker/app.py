@@ -17,6 +17,9 @@ from broker.datadir import DataDirLock
 from broker.grpc_server import GrpcServer
 from broker.http.routes import operational_routes
 from broker.http.server import HttpServer
+from broker.kinesis.config import KinesisConfig
+from broker.kinesis.service import KinesisService
+from broker.model.kinesis_model import KinesisModel
 from broker.model.sqs_model import SqsModel
 from broker.notify import Notifier
 from broker.sqs.service import SqsConfig, SqsService
@@ -55,14 +58,18 @@ class BrokerApp:
         self._lock.acquire()
         self._store = LmdbStore(self.data_dir)
         model = SqsModel()
-        state_machine = BrokerStateMachine(model, self._notifier)
+        kinesis_model = KinesisModel()
+        state_machine = BrokerStateMachine(model, self._notifier, kinesis_model)
         self._replicator = LocalReplicator(self._store, state_machine, on_commit=_observe_commit)
         self._replicator.start()
         sqs = SqsService(model, self._replicator, self._notifier,
                          SqsConfig(account_id=config.account_id, region=config.region))
         metrics.register_queue_gauges(lambda: model.gauges(self._replicator.now_ms() if self._replicator else 0))
-        gateway = AwsGateway({"sqs": sqs, "sts": StsService()}, config.account_id, config.region,
-                             config.public_endpoint)
+        kinesis = KinesisService(kinesis_model, self._replicator, self._store, self._notifier,
+                                 KinesisConfig.from_env(config.account_id, config.region))
+        kinesis.start()  # its maintenance task ends when the notifier closes at shutdown
+        gateway = AwsGateway({"sqs": sqs, "sts": StsService(), "kinesis": kinesis}, config.account_id,
+                             config.region, config.public_endpoint)
         self._grpc = GrpcServer(config.host, config.grpc_port)
         self._http = HttpServer(gateway, config.host, config.port,
                                 routes=operational_routes(lambda: self._serving))
