@@ -111,12 +111,12 @@ def test_reshard_while_producers_write(kinesis: Any, kserver: RaftMQServer) -> N
         n = 0
         try:
             while not stop.is_set() or n < 20:
-                batch = [{"Data": f"{worker}:{n + i}".encode(), "PartitionKey": f"w{worker}-k{(n + i) % 5}"}
-                         for i in range(10)]
-                out = client.put_records(StreamName=name, Records=batch)
+                batch = [(f"w{worker}-k{(n + i) % 5}", n + i) for i in range(10)]
+                out = client.put_records(StreamName=name, Records=[
+                    {"Data": f"{worker}:{seq}".encode(), "PartitionKey": key} for key, seq in batch])
                 assert out["FailedRecordCount"] == 0
-                for rec in batch:
-                    acked.setdefault(rec["PartitionKey"], []).append(int(rec["Data"].split(b":")[1]))
+                for key, seq in batch:
+                    acked.setdefault(key, []).append(seq)
                 n += 10
         except BaseException as exc:  # surfaced in the main thread
             errors.append(exc)
