@@ -1,15 +1,18 @@
-"""Properties of HttpProtocol fed through an in-memory transport: any split of the input, any garbage."""
+"""HttpProtocol through an in-memory transport: properties over any split of the input and any garbage, and flow
+control in both directions."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httptools
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from broker.http.protocol import HttpProtocol, ServerState
+from broker.http.protocol import MAX_PIPELINE, HttpProtocol, ServerState
 from broker.http.types import HttpRequest, HttpResponse
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -21,6 +24,8 @@ class MemoryTransport:
     def __init__(self) -> None:
         self.out = bytearray()
         self.closed = asyncio.Event()
+        self.reading = True
+        self.pauses = 0
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         return ("127.0.0.1", 5555) if name == "peername" else default
@@ -41,10 +46,13 @@ class MemoryTransport:
     abort = close
 
     def pause_reading(self) -> None:
-        pass
+        assert self.reading
+        self.reading = False
+        self.pauses += 1
 
     def resume_reading(self) -> None:
-        pass
+        assert not self.reading
+        self.reading = True
 
 
 class Responses:
@@ -160,3 +168,54 @@ async def test_body_limit_is_exact(size: int, chunked: bool, cuts: list[int]) ->
         assert responses == [(200, b"POST /?|" + b"b" * size)]
     else:
         assert [status for status, _ in responses] == [413]
+
+
+def connect(handler: Callable[[HttpRequest], Awaitable[HttpResponse]]) -> tuple[HttpProtocol, MemoryTransport]:
+    transport = MemoryTransport()
+    protocol = HttpProtocol(ServerState(handler, None, 1000))
+    protocol.connection_made(transport)  # type: ignore[arg-type]
+    return protocol, transport
+
+
+async def test_deep_pipelines_pause_reading_until_answers_catch_up() -> None:
+    release = asyncio.Event()
+    answered: list[str] = []
+    all_answered = asyncio.Event()
+
+    async def handler(request: HttpRequest) -> HttpResponse:
+        await release.wait()
+        answered.append(request.path)
+        if len(answered) == 3 * MAX_PIPELINE:
+            all_answered.set()
+        return HttpResponse(200, request.path.encode())
+
+    protocol, transport = connect(handler)
+    protocol.data_received(b"".join(encode_request("GET", f"/{i}", "", b"", False) for i in range(3 * MAX_PIPELINE)))
+    assert not transport.reading  # the whole chunk was parsed, but no more is read while so much is owed
+    release.set()
+    await all_answered.wait()
+    assert transport.reading and transport.pauses == 1
+    assert answered == [f"/{i}" for i in range(3 * MAX_PIPELINE)]
+    assert [body for _, body in Responses().feed(bytes(transport.out))] == [a.encode() for a in answered]
+
+
+async def turns(n: int) -> None:
+    for _ in range(n):
+        await asyncio.sleep(0)  # one loop turn each: enough for an immediate handler to run and answer
+
+
+@pytest.mark.parametrize("paused", [False, True])
+async def test_no_new_request_starts_while_the_transport_buffer_is_full(paused: bool) -> None:
+    async def handler(request: HttpRequest) -> HttpResponse:
+        return HttpResponse(200, b"ok")
+
+    protocol, transport = connect(handler)
+    if paused:
+        protocol.pause_writing()
+    protocol.data_received(encode_request("GET", "/", "", b"", False))
+    await turns(5)
+    assert bool(transport.out) is not paused  # the unpaused run is the control: 5 turns are enough to answer
+    if paused:
+        protocol.resume_writing()
+        await turns(5)
+        assert Responses().feed(bytes(transport.out)) == [(200, b"ok")]
