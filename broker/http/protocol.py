@@ -128,6 +128,7 @@ class HttpProtocol(asyncio.Protocol):
         self._body: list[bytes] = []
         self._body_bytes = 0
         self._expect_continue = False
+        self._in_message = False  # between the first byte of a request and its end
         # Parsed requests waiting for their turn, and the one being handled.
         self._queue: deque[_Item] = deque()
         self._task: asyncio.Task[None] | None = None
@@ -191,6 +192,7 @@ class HttpProtocol(asyncio.Protocol):
 
     def eof_received(self) -> bool:
         self._eof = True
+        self._in_message = False  # a partial request will never complete
         self._parsing = False
         self._closing = True
         # Keep the socket half-open only while answers are still owed.
@@ -208,6 +210,7 @@ class HttpProtocol(asyncio.Protocol):
     def on_message_begin(self) -> None:
         if not self._parsing:
             raise _Stop
+        self._in_message = True
         self._url = b""
         self._headers = {}
         self._head_bytes = 0
@@ -275,11 +278,12 @@ class HttpProtocol(asyncio.Protocol):
         request = HttpRequest(method, path.decode("latin-1"), query.decode("latin-1"), headers, b"".join(self._body),
                               self._client_host, new_request_id())
         self._expect_continue = False
-        if parser.should_keep_alive():
+        self._in_message = False
+        if parser.should_keep_alive() and not self._closing:
             # HTTP/1.1 keeps alive by default; HTTP/1.0 only when asked, and then expects the header back.
             keep_alive_10 = "connection" in headers and parser.get_http_version() == "1.0"
             connection = CONNECTION_KEEP_ALIVE if keep_alive_10 else b""
-        else:
+        else:  # the client's wish, or a stop that waited for this request to arrive
             connection = CONNECTION_CLOSE
             self._parsing = False
             self._closing = True
@@ -297,7 +301,7 @@ class HttpProtocol(asyncio.Protocol):
         if self._task is not None or self._done or not self._writable:
             return
         if not self._queue:
-            if self._closing:
+            if self._closing and not self._in_message:
                 self._close()
             elif self._expect_continue:
                 self._expect_continue = False
@@ -357,6 +361,7 @@ class HttpProtocol(asyncio.Protocol):
         self._parsing = False
         self._closing = True
         self._expect_continue = False
+        self._in_message = False
         self._queue.append((response, CONNECTION_CLOSE))
         self._next()
 
@@ -384,9 +389,11 @@ class HttpProtocol(asyncio.Protocol):
     # -- server control ---------------------------------------------------------------------------------------
 
     def shutdown(self) -> None:
-        """Graceful stop: read nothing more, answer what is already queued, then close (at once when idle)."""
-        self._parsing = False
+        """Graceful stop: answer what is queued and a request half-received, then close (at once when idle)."""
         self._closing = True
+        if self._in_message and self._parsing:
+            return  # on_message_complete stops reading after this request; its answer closes the connection
+        self._parsing = False
         self._expect_continue = False
         if self._task is None:
             if self._linger is not None:  # its error is answered; stop waiting for the client to hang up

@@ -219,3 +219,28 @@ async def test_no_new_request_starts_while_the_transport_buffer_is_full(paused: 
         protocol.resume_writing()
         await turns(5)
         assert Responses().feed(bytes(transport.out)) == [(200, b"ok")]
+
+
+async def test_shutdown_lets_a_half_received_request_arrive_then_closes() -> None:
+    protocol, transport = connect(echo_path)
+    protocol.data_received(b"POST /up HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\n12345")
+    protocol.shutdown()
+    assert not transport.closed.is_set()
+    protocol.data_received(b"67890" + encode_request("GET", "/too-late", "", b"", False))
+    await transport.closed.wait()
+    assert Responses().feed(bytes(transport.out)) == [(200, b"POST /up?|1234567890")]
+    assert b"Connection: close\r\n" in transport.out
+
+
+async def test_shutdown_answers_what_is_running_or_arriving_and_closes_idle_at_once() -> None:
+    protocol, transport = connect(echo_path)
+    protocol.data_received(encode_request("GET", "/", "", b"", False))
+    protocol.data_received(b"GET /next HTTP/1.1\r\n")  # pipelined, incomplete
+    protocol.shutdown()  # the first request is running: answered; the partial one is still arriving
+    protocol.data_received(b"Host: t\r\n\r\n")
+    await transport.closed.wait()
+    assert [body for _, body in Responses().feed(bytes(transport.out))] == [b"GET /?|", b"GET /next?|"]
+
+    protocol, transport = connect(echo_path)
+    protocol.shutdown()
+    assert transport.closed.is_set()
