@@ -5,5 +5,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${RAFTMQ_BENCH_JSON:-/tmp/raftmq-sqs-cycle.json}"
-exec python -m benchmarks run sqs-cycle --spawn-server --processes 2 --connections 128 --duration 20 --repeat 3 \
+exec python -m benchmarks run sqs-cycle --spawn-server --processes 2 --connections 64 --duration 20 --repeat 3 \
   --batch 10 --json "$out" "$@"
