@@ -139,3 +139,15 @@ def test_a_worker_dying_at_start_fails_the_run_fast() -> None:
     with pytest.raises(RuntimeError, match="exited with code 1 while starting"):
         runner.run(_BrokenInWorker(), Target("http://127.0.0.1:9"), config)
     assert time.monotonic() - started < runner.START_TIMEOUT_S / 2
+
+
+def test_cli_against_a_running_target_finds_the_server_pid_by_its_port(
+        threaded_fake: tuple[FakeSqs, Target], tmp_path: Path) -> None:
+    _, target = threaded_fake
+    out = tmp_path / "r.json"
+    code = cli.main(["run", "sqs-cycle", "--target", target.endpoint, "--duration", "0.3", "--processes", "1",
+                     "--connections", "1", "--no-progress", "--json", str(out)])
+    assert code == 0
+    run = orjson.loads(out.read_bytes())["runs"][0]
+    assert run["server_pid"] == os.getpid()  # the fake listens in this process
+    assert run["total"] == run["counters"]["deleted"] > 0
