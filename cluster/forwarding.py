@@ -216,6 +216,8 @@ class AdminServicer:
             return pb.AdminResponse(ok=False, error=exc.reason, leader_hint=exc.leader_hint)
         except NotLeader as exc:
             return pb.AdminResponse(ok=False, error="not leader", leader_hint=exc.leader_hint or "")
+        except ValueError as exc:  # a malformed request (e.g. a bad node id)
+            return pb.AdminResponse(ok=False, error=str(exc))
         return pb.AdminResponse(ok=True)
 
 

@@ -33,6 +33,7 @@ import itertools
 import logging
 import os
 import random
+import re
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -67,6 +68,16 @@ log = logging.getLogger(__name__)
 RECENT_RESULTS = 1 << 16  # apply results a follower keeps for forwards whose answer arrives after the apply
 
 
+_NODE_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
+
+def check_node_id(node_id: str) -> str:
+    """Node ids travel inside membership entries ("|" and "," separate fields there): keep them plain."""
+    if not _NODE_ID.fullmatch(node_id):
+        raise ValueError(f"bad node id {node_id!r}: use 1-64 of A-Z a-z 0-9 _ . -")
+    return node_id
+
+
 def parse_peers(text: str) -> dict[str, str]:
     """``n1=HOST:PORT,n2=HOST:PORT`` (the ``--peers`` option) as {node id: gRPC address}; ValueError if malformed."""
     peers: dict[str, str] = {}
@@ -75,8 +86,9 @@ def parse_peers(text: str) -> dict[str, str]:
             continue
         node_id, sep, address = item.partition("=")
         host, colon, port = address.rpartition(":")
-        if not sep or not node_id or not colon or not host or not port.isdigit():
+        if not sep or not colon or not host or not port.isdigit():
             raise ValueError(f"bad peer {item!r}: expected NODE_ID=HOST:PORT")
+        check_node_id(node_id)
         if node_id in peers:
             raise ValueError(f"peer {node_id} listed twice")
         peers[node_id] = address
@@ -161,6 +173,8 @@ class RaftReplicator:
                  clock: Callable[[], float] = time.time,
                  on_commit: Callable[[int, float], None] | None = None) -> None:
         s = settings
+        for nid in (s.node_id, *s.peers):
+            check_node_id(nid)
         if not s.join and s.node_id not in s.peers:
             raise ValueError(f"node {s.node_id} is not among the peers {sorted(s.peers)}")
         self.settings = s
@@ -765,6 +779,7 @@ class RaftReplicator:
 
     async def add_node(self, node_id: str, address: str) -> None:
         """Add ``node_id`` (listening at ``address``) as a learner, wait until it has caught up, promote it."""
+        check_node_id(node_id)
         if await self._on_leader("add", node_id, address):
             return
         self.transport.set_peer(node_id, address)

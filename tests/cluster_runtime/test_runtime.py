@@ -12,7 +12,7 @@ from typing import cast
 import pytest
 
 from cluster.api import NotLeader
-from cluster.forwarding import AdminClient
+from cluster.forwarding import AdminClient, AdminError
 from tests.cluster_runtime.harness import FAST, Cluster
 
 IDS = ["n1", "n2", "n3"]
@@ -190,3 +190,17 @@ async def test_proposals_during_an_election_wait_for_the_new_leader(tmp_path: Pa
         assert (await c.leader(rest)).node_id != old.node_id
     finally:
         await c.stop()
+
+
+async def test_admin_refusals_come_back_as_admin_errors(cluster: Cluster) -> None:
+    await cluster.leader()
+    client = AdminClient(cluster.addr("n3"))
+    try:
+        with pytest.raises(AdminError, match="bad node id"):
+            await client.add_node("bad|id", "127.0.0.1:1")
+        with pytest.raises(AdminError, match="not a voter"):
+            await client.transfer_leader("n9")
+        await client.remove_node("n9")  # not a member: nothing to do
+        assert set((await client.status()).voters) == set(IDS)
+    finally:
+        await client.close()

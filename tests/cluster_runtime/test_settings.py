@@ -16,7 +16,8 @@ def test_peers_parse_in_order() -> None:
         "n1": "127.0.0.1:7001", "n2": "host-b:7002", "n3": "[::1]:7003"}
 
 
-@pytest.mark.parametrize("bad", ["", "n1", "n1=host", "n1=host:port", "=h:1", "n1=:1", "n1=h:1,n1=h:2"])
+@pytest.mark.parametrize("bad", ["", "n1", "n1=host", "n1=host:port", "=h:1", "n1=:1", "n1=h:1,n1=h:2",
+                                 "a|b=h:1", "n 1=h:1"])
 def test_malformed_peers_are_refused(bad: str) -> None:
     with pytest.raises(ValueError):
         parse_peers(bad)
