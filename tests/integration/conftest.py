@@ -111,6 +111,13 @@ def unique_name(label: str) -> str:
     return f"{clean}-{uuid.uuid4().hex[:12]}"
 
 
+def fifo_name(unique: str, suffix: str = "") -> str:
+    """A FIFO queue name made from a ``unique_name``: keeps its unique tail and fits 80 characters with ``.fifo``
+    (cutting the end off instead would make the json and query runs of one test share a queue)."""
+    head, _, tag = unique.rpartition("-")
+    return f"{head[:50]}-{tag}{suffix[:8]}.fifo"
+
+
 @pytest.fixture
 def queue_name(request: pytest.FixtureRequest) -> str:
     return unique_name(request.node.name)
