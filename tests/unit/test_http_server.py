@@ -535,6 +535,27 @@ async def test_stop_after_client_went_away_mid_request_waits_for_the_handler() -
     assert finished.is_set()
 
 
+async def test_stop_cancels_a_stuck_handler_whose_client_went_away() -> None:
+    entered, cancelled = asyncio.Event(), asyncio.Event()
+
+    async def stuck(request: HttpRequest) -> HttpResponse:
+        entered.set()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            cancelled.set()
+        raise AssertionError("unreachable")
+
+    server = HttpServer(stuck, "127.0.0.1", 0)
+    await server.start()
+    client = await Client.connect(server.port)
+    client.send(get())
+    await entered.wait()
+    await client.close()
+    await asyncio.wait_for(server.stop(grace=0.05), TIMEOUT)
+    assert cancelled.is_set()
+
+
 async def test_stop_twice_and_before_start_are_harmless() -> None:
     server = HttpServer(echo, "127.0.0.1", 0)
     await server.stop(grace=1.0)
