@@ -67,7 +67,8 @@ class Client:
         try:
             rest = await asyncio.wait_for(self.reader.read(), TIMEOUT)
         except ConnectionResetError:
-            return True
+            rest = b""
+        await self.close()
         return rest == b""
 
     async def close(self) -> None:
