@@ -54,6 +54,8 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--processes", type=int, default=2, help="worker processes (default 2)")
     p.add_argument("--connections", type=int, default=32, help="connections per worker process (default 32)")
     p.add_argument("--duration", type=float, default=20.0, help="seconds per run (default 20)")
+    p.add_argument("--warmup", type=float, default=0.0,
+                   help="seconds of load before the measured window, excluded from all figures (default 0)")
     p.add_argument("--repeat", type=int, default=1, help="runs to make; the summary gives medians (default 1)")
     p.add_argument("--json", metavar="OUT", help="write all runs and their medians as JSON")
     p.add_argument("--region", default="us-east-1")
@@ -109,7 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("server pid unknown: CPU per message will not be reported (use --server-pid)", file=sys.stderr)
         target = Target(endpoint, args.region, args.access_key, args.secret_key)
         config = runner.RunConfig(args.processes, args.connections, args.duration, pid, not args.no_progress,
-                                  not args.no_uvloop)
+                                  not args.no_uvloop, args.warmup)
         for i in range(args.repeat):
             result = runner.run(spec.from_args(args), target, config)
             results.append(result)

@@ -19,7 +19,8 @@ def summary(result: RunResult) -> str:
     cfg = result.config
     lines = [
         f"{result.scenario}: {cfg.processes} processes x {cfg.connections} connections, {cfg.duration:g} s "
-        f"(elapsed {result.elapsed:.1f} s) {result.params}",
+        f"(elapsed {result.elapsed:.1f} s{f', after {cfg.warmup:g} s warm-up' if cfg.warmup else ''}) "
+        f"{result.params}",
         f"  {result.headline}: {result.total:,} {result.unit} -> {result.rate:,.0f} {result.unit}/s",
         "  counters: " + ", ".join(f"{k} {v:,}" for k, v in sorted(result.counters.items())),
         f"  server CPU: {_fmt(result.server_cpu_seconds, 2)} s = {_fmt(result.server_cpu_us_per_unit)} "

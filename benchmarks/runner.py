@@ -38,12 +38,15 @@ class RunConfig:
     server_pid: int | None = None
     progress: bool = True
     uvloop: bool = True
+    warmup: float = 0.0  # seconds of load before the measured window (ramp-up, caches, first allocations)
 
     def __post_init__(self) -> None:
         if self.processes < 1 or self.connections < 1:
             raise ValueError("--processes and --connections must be >= 1")
         if self.duration <= 0:
             raise ValueError("--duration must be > 0")
+        if self.warmup < 0:
+            raise ValueError("--warmup must be >= 0")
 
 
 @dataclass
@@ -92,7 +95,8 @@ class RunResult:
         return {
             "scenario": self.scenario, "params": self.params,
             "processes": self.config.processes, "connections_per_process": self.config.connections,
-            "duration_s": self.config.duration, "elapsed_s": round(self.elapsed, 3), "unit": self.unit,
+            "duration_s": self.config.duration, "warmup_s": self.config.warmup,
+            "elapsed_s": round(self.elapsed, 3), "unit": self.unit,
             "total": self.total, "rate_per_s": round(self.rate, 1), "counters": self.counters, "errors": self.errors,
             "server_pid": self.config.server_pid,
             "server_cpu_s": self.server_cpu_seconds, "server_cpu_us_per_unit": _round(self.server_cpu_us_per_unit),
@@ -152,15 +156,23 @@ def _drive(scenario: Scenario, target: Target, config: RunConfig, log: TextIO) -
         w.start()
     try:
         _await_ready(ready, workers)
-        metrics0 = asyncio.run(servermetrics.scrape(target))
-        cpu0 = _server_cpu(config.server_pid)
-        written0 = _server_written(config.server_pid)
+        before: list[tuple[dict[str, float], float | None, int | None]] = []
+
+        def measure_from_now() -> None:
+            before.append((asyncio.run(servermetrics.scrape(target)), _server_cpu(config.server_pid),
+                           _server_written(config.server_pid)))
+
+        if config.warmup == 0:
+            measure_from_now()
         start = time.monotonic()
-        deadline.value = start + config.duration
+        measure_start = start + config.warmup
+        deadline.value = measure_start + config.duration
         go.set()
         timeline: list[tuple[float, float]] = []
-        collected = _collect(results, workers, config, progress, errors, start, log, scenario.unit, timeline)
-        elapsed = time.monotonic() - start
+        collected = _collect(results, workers, config, progress, errors, start, log, scenario.unit, timeline,
+                             None if before else (measure_start, measure_from_now))
+        elapsed = time.monotonic() - measure_start
+        metrics0, cpu0, written0 = before[0]
         cpu1 = _server_cpu(config.server_pid)
         written1 = _server_written(config.server_pid)
         metrics1 = asyncio.run(servermetrics.scrape(target))
@@ -199,22 +211,33 @@ def _await_ready(ready: mp.Queue[int], workers: list[Any]) -> None:
 
 def _collect(results: mp.Queue[WorkerResult], workers: list[Any], config: RunConfig,
              progress: MutableSequence[int], errors: MutableSequence[int], start: float, log: TextIO,
-             unit: str, timeline: list[tuple[float, float]]) -> list[WorkerResult]:
-    """Gather one result per worker; every second meanwhile append (t, rate) to ``timeline`` and print it."""
+             unit: str, timeline: list[tuple[float, float]],
+             mark: tuple[float, Callable[[], None]] | None) -> list[WorkerResult]:
+    """Gather one result per worker; every second meanwhile append (t, rate) to ``timeline`` and print it.
+
+    ``mark`` is (when, callback): the callback runs once at that time (the end of the warm-up).
+    """
     collected: list[WorkerResult] = []
     last_total, last_t = 0, start
     cpu_last = _server_cpu(config.server_pid)
     next_tick = start + 1.0
-    hard_deadline = start + config.duration + START_TIMEOUT_S
+    hard_deadline = start + config.warmup + config.duration + START_TIMEOUT_S
     while len(collected) < len(workers):
         now = time.monotonic()
+        if mark is not None and now >= mark[0]:
+            mark[1]()
+            mark = None
+            continue
         if now > hard_deadline:
             raise RuntimeError(f"workers did not finish within {START_TIMEOUT_S:.0f} s after the deadline")
+        wake = next_tick if mark is None else min(next_tick, mark[0])
         try:
-            collected.append(results.get(timeout=max(0.0, next_tick - now)))
+            collected.append(results.get(timeout=max(0.0, wake - now)))
             continue
         except queue_mod.Empty:
             pass
+        if time.monotonic() < next_tick:
+            continue  # woke for the mark, not for a progress tick
         if not any(w.is_alive() for w in workers) and results.empty():
             raise RuntimeError("all workers exited without reporting (see their stderr)")
         now = time.monotonic()
@@ -242,22 +265,30 @@ def worker_main(index: int, scenario: Scenario, target: Target, config: RunConfi
     ready.put(index)
     go.wait()
     end = float(deadline.value)
-    usage0 = resource.getrusage(resource.RUSAGE_SELF)
+    usage0 = [resource.getrusage(resource.RUSAGE_SELF)]
+
+    def measure_from_now() -> None:  # end of the warm-up: forget what was counted so far
+        stats.reset()
+        usage0[0] = resource.getrusage(resource.RUSAGE_SELF)
+
     failure = None
     try:
-        _run_loop(_connections(scenario, target, config, stats, lambda: time.monotonic() >= end, index),
-                  config.uvloop)
+        _run_loop(_connections(scenario, target, config, stats, lambda: time.monotonic() >= end, index,
+                               end - config.duration, measure_from_now), config.uvloop)
     except BaseException:  # report the crash to the parent instead of dying silently
         failure = f"worker {index}: {traceback.format_exc()}"
     usage1 = resource.getrusage(resource.RUSAGE_SELF)
-    cpu = (usage1.ru_utime - usage0.ru_utime) + (usage1.ru_stime - usage0.ru_stime)
+    cpu = (usage1.ru_utime - usage0[0].ru_utime) + (usage1.ru_stime - usage0[0].ru_stime)
     result = stats.snapshot(cpu)
     result.failure = failure
     results.put(result)
 
 
 async def _connections(scenario: Scenario, target: Target, config: RunConfig, stats: WorkerStats,
-                       stopping: Callable[[], bool], index: int) -> None:
+                       stopping: Callable[[], bool], index: int, measure_start: float,
+                       on_measure_start: Callable[[], None]) -> None:
+    if config.warmup > 0:
+        asyncio.get_running_loop().call_later(max(0.0, measure_start - time.monotonic()), on_measure_start)
     async with asyncio.TaskGroup() as group:
         for c in range(config.connections):
             group.create_task(scenario.run_connection(target, stats, stopping, index * config.connections + c))

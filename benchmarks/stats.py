@@ -39,6 +39,12 @@ class WorkerStats:
             hist = self.latency[call] = LogHistogram()
         hist.record(micros)
 
+    def reset(self) -> None:
+        """Forget everything counted so far (end of a warm-up); the live progress slots keep running."""
+        self.counters = {}
+        self.errors = {}
+        self.latency = {}
+
     def snapshot(self, cpu_seconds: float) -> WorkerResult:
         return WorkerResult(dict(self.counters), dict(self.errors),
                             {k: v.to_dict() for k, v in self.latency.items()}, cpu_seconds)

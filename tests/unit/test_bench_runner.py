@@ -151,3 +151,16 @@ def test_cli_against_a_running_target_finds_the_server_pid_by_its_port(
     run = orjson.loads(out.read_bytes())["runs"][0]
     assert run["server_pid"] == os.getpid()  # the fake listens in this process
     assert run["total"] == run["counters"]["deleted"] > 0
+
+
+def test_warmup_is_excluded_from_every_figure(threaded_fake: tuple[FakeSqs, Target]) -> None:
+    sqs, target = threaded_fake
+    config = runner.RunConfig(processes=1, connections=2, duration=0.6, warmup=0.6, server_pid=os.getpid(),
+                              progress=False)
+    result = runner.run(SqsCycle(batch=10), target, config)
+    assert result.failures == [] and result.errors == {}
+    assert 0.6 <= result.elapsed < 3  # the measured window only
+    # the fake saw the warm-up too; the result counts only what was deleted after it
+    assert 0 < result.total < sqs.entries["deleted"]
+    assert result.latency["SendMessageBatch"].count < sqs.calls["SendMessageBatch"]
+    assert result.to_dict()["warmup_s"] == 0.6
