@@ -23,6 +23,7 @@ class KinesisConfig:
     shard_limit: int = 500
     on_demand_stream_limit: int = 50
     subscription_ms: int = 300_000  # a SubscribeToShard call lasts 5 minutes
+    heartbeat_s: float = 5.0  # a subscriber gets an event at least this often, records or not
     maintenance_interval_s: float = 1.0
 
     @classmethod

@@ -6,10 +6,9 @@ Counters of a shard are contiguous, so a read walks ``get`` from a counter until
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
-from broker.model.kinesis_keys import RECORDS, record_key
-from storage import codec
+from broker.model.kinesis_keys import RECORDS, parse_record_value, record_key
 from storage.changes import TableReader
 
 MAX_BYTES = 10 << 20  # GetRecords returns at most 10 MiB
@@ -32,11 +31,11 @@ def read_records(reader: TableReader, stream_id: int, shard_index: int, start: i
         raw = reader.get(RECORDS, record_key(stream_id, shard_index, counter))
         if raw is None:
             break
-        fields: list[Any] = codec.unpack(raw)
-        size += len(fields[1]) + len(fields[0])
+        partition_key, data, arrival = parse_record_value(raw)
+        size += len(data) + len(partition_key)
         if out and size > max_bytes:
             break
-        out.append(StoredRecord(counter, fields[0], fields[1], fields[2]))
+        out.append(StoredRecord(counter, partition_key, data, arrival))
         counter += 1
     return out
 
@@ -47,7 +46,7 @@ def first_at_or_after(reader: TableReader, stream_id: int, shard_index: int, sta
     counter = start
     while counter <= last:
         raw = reader.get(RECORDS, record_key(stream_id, shard_index, counter))
-        if raw is not None and codec.unpack(raw)[2] >= ts_ms:
+        if raw is not None and parse_record_value(raw)[2] >= ts_ms:
             return counter
         counter += 1
     return counter

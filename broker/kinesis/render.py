@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from broker.kinesis.records import StoredRecord
 from broker.model.kinesis_stream import Consumer, Shard, Stream
 
 
@@ -77,3 +78,8 @@ def consumer(stream: Stream, c: Consumer, *, with_stream: bool = False) -> dict[
     if with_stream:
         out["StreamARN"] = stream.arn
     return out
+
+
+def record(s: Shard, r: StoredRecord) -> dict[str, Any]:
+    return {"SequenceNumber": s.seq(r.counter, r.arrival_ms), "ApproximateArrivalTimestamp": r.arrival_ms / 1000,
+            "Data": r.data, "PartitionKey": r.partition_key}

@@ -13,7 +13,7 @@ import base64
 import contextlib
 import logging
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
@@ -50,12 +50,19 @@ from broker.model.kinesis_commands import (
 from broker.model.kinesis_errors import (
     InvalidArgumentException,
     ProvisionedThroughputExceededException,
+    ResourceInUseException,
     ResourceNotFoundException,
     ValidationException,
     rate_exceeded,
     stream_not_found,
 )
-from broker.model.kinesis_keys import HASH_MAX, parse_sequence_number, partition_hash
+from broker.model.kinesis_keys import (
+    HASH_MAX,
+    parse_sequence_number,
+    partition_hash,
+    sequence_base,
+    shard_id,
+)
 from broker.model.kinesis_model import KinesisModel
 from broker.model.kinesis_stream import ON_DEMAND, PROVISIONED, Consumer, Shard, Stream
 from broker.notify import Notifier
@@ -68,6 +75,8 @@ log = logging.getLogger(__name__)
 Handler = Callable[[dict[str, Any], RequestContext], Awaitable[dict[str, Any]]]
 
 MAX_PUT_RECORDS_BYTES = 5 << 20
+SUBSCRIBE_BATCH = 10_000  # records per SubscribeToShardEvent at most
+SUBSCRIBE_BYTES = 1 << 20  # and about 1 MiB
 MIN_RETENTION_HOURS = 24
 MAX_RETENTION_HOURS = 8760
 ALL_METRICS = ("IncomingBytes", "IncomingRecords", "OutgoingBytes", "OutgoingRecords",
@@ -93,6 +102,7 @@ class KinesisService:
         self._config = config or KinesisConfig()
         self._throttle = ShardThrottle(self._config.throughput_limits)
         self._maintenance: asyncio.Task[None] | None = None
+        self._subscriptions: set[tuple[int, str, int]] = set()  # (stream id, consumer, shard) being pushed
         self._ops: dict[str, Handler] = {
             "CreateStream": self.create_stream, "DeleteStream": self.delete_stream,
             "DescribeStream": self.describe_stream, "DescribeStreamSummary": self.describe_stream_summary,
@@ -429,8 +439,9 @@ class KinesisService:
         ((shard, admitted),) = self._admit(stream, [entry])
         if not admitted:
             raise rate_exceeded(shard.id, name, account)
-        ((index, seq),) = await self._propose(PutRecords(account, name, (entry,), ordering))
-        return {"ShardId": f"shardId-{index:012d}", "SequenceNumber": seq, "EncryptionType": stream.encryption}
+        arrival, ((index, counter),) = await self._propose(PutRecords(account, name, (entry,), ordering))
+        return {"ShardId": f"shardId-{index:012d}", "SequenceNumber": _sequence(stream, index, counter, arrival),
+                "EncryptionType": stream.encryption}
 
     async def put_records(self, params: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
         account, name = self._target(params, ctx)
@@ -443,13 +454,18 @@ class KinesisService:
             raise InvalidArgumentException("Records size exceeds 5 MB limit")
         admitted = self._admit(stream, entries)
         accepted = tuple(e for e, (_, ok) in zip(entries, admitted, strict=True) if ok)
-        results = iter(await self._propose(PutRecords(account, name, accepted)) if accepted else [])
+        arrival, placed = await self._propose(PutRecords(account, name, accepted)) if accepted else (0, [])
+        results = iter(placed)
+        bases: dict[int, int] = {}
         out: list[dict[str, Any]] = []
         failed = 0
         for shard, ok in admitted:
             if ok:
-                index, seq = next(results)
-                out.append({"SequenceNumber": seq, "ShardId": f"shardId-{index:012d}"})
+                index, counter = next(results)
+                base = bases.get(index)
+                if base is None:
+                    base = bases[index] = _sequence_base(stream, index)
+                out.append({"SequenceNumber": str(base | counter << 48 | arrival), "ShardId": shard_id(index)})
             else:
                 failed += 1
                 error = rate_exceeded(shard.id, name, account)
@@ -536,9 +552,7 @@ class KinesisService:
         size = sum(len(r.data) + len(r.partition_key) for r in found)
         self._throttle.note_read_bytes((stream.stream_id, shard.index), size, now)
         next_counter = found[-1].counter + 1 if found else start
-        records = [{"SequenceNumber": shard.seq(r.counter, r.arrival_ms), "ApproximateArrivalTimestamp":
-                    r.arrival_ms / 1000, "Data": r.data, "PartitionKey": r.partition_key} for r in found]
-        out: dict[str, Any] = {"Records": records}
+        out: dict[str, Any] = {"Records": [render.record(shard, r) for r in found]}
         at_end = next_counter > shard.counter
         if at_end and not shard.is_open:
             out["ChildShards"] = render.child_shards(stream, shard)
@@ -608,6 +622,71 @@ class KinesisService:
         await self._propose(DeregisterConsumer(stream.account, stream.name, consumer.name))
         return {}
 
+    # -- enhanced fan-out -------------------------------------------------------------------------------------
+
+    async def subscribe(self, params: dict[str, Any], ctx: RequestContext) -> Subscription:
+        """SubscribeToShard: check the request (raising before anything is streamed), then return the events.
+
+        The events are SubscribeToShardEvent structures: one at once, then one whenever records commit (woken by
+        the Notifier) or at least every ``heartbeat_s``, until ``subscription_ms`` passes, the end of a closed shard
+        (the last event carries ChildShards), or the stream/consumer disappears (a ``BrokerError`` is raised from
+        the iterator: the front end sends it as an exception event).
+        """
+        stream, consumer = await self._consumer_target({"ConsumerARN": params["ConsumerARN"]})
+        if consumer.status != "ACTIVE":
+            raise ResourceInUseException(f"Consumer {consumer.name} under stream {stream.name} under account "
+                                         f"{stream.account} is not in ACTIVE state.")
+        shard = self._model.shard(stream, params["ShardId"])
+        start = params["StartingPosition"]
+        counter = self._start_counter(stream, shard, start["Type"], start.get("SequenceNumber"),
+                                      start.get("Timestamp"))
+        key = (stream.stream_id, consumer.name, shard.index)
+        if key in self._subscriptions:
+            raise ResourceInUseException(
+                f"Another active subscription exists for this consumer: {stream.consumer_arn(consumer)} and shard "
+                f"{shard.id}.")
+        self._subscriptions.add(key)
+        return Subscription(self._events(stream, consumer, shard, counter, key),
+                            lambda: self._subscriptions.discard(key))
+
+    async def _events(self, stream: Stream, consumer: Consumer, shard: Shard, counter: int,
+                      key: tuple[int, str, int]) -> AsyncGenerator[dict[str, Any], None]:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._config.subscription_ms / 1000
+        wake = kinesis_wake_key(stream.account, stream.name)
+        try:
+            while True:
+                await self._rep.read_barrier()
+                if self._model.by_id.get(stream.stream_id) is not stream:
+                    raise stream_not_found(stream.name, stream.account)
+                if stream.consumers.get(consumer.name) is not consumer:
+                    raise ResourceNotFoundException(f"Consumer {consumer.name}, under stream {stream.name} under "
+                                                    f"account {stream.account} not found.")
+                now = self._rep.now_ms()
+                start = max(counter, shard.trim)
+                found = read_records(self._reader, stream.stream_id, shard.index, start, shard.counter,
+                                     SUBSCRIBE_BATCH, SUBSCRIBE_BYTES)
+                counter = found[-1].counter + 1 if found else start
+                event: dict[str, Any] = {"Records": [render.record(shard, r) for r in found]}
+                at_end = counter > shard.counter
+                if at_end and not shard.is_open:
+                    event["MillisBehindLatest"] = 0
+                    event["ChildShards"] = render.child_shards(stream, shard)
+                    yield event
+                    return
+                event["ContinuationSequenceNumber"] = shard.seq(counter - 1, found[-1].arrival_ms if found else 0)
+                event["MillisBehindLatest"] = 0 if at_end or not found else max(0, now - found[-1].arrival_ms)
+                yield event
+                if self._notifier.closed:
+                    return
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    return
+                if at_end:
+                    await self._notifier.wait(wake, min(remaining, self._config.heartbeat_s))
+        finally:
+            self._subscriptions.discard(key)
+
     # -- background -------------------------------------------------------------------------------------------
 
     def start(self) -> None:
@@ -634,6 +713,33 @@ class KinesisService:
                     await asyncio.wait_for(stop.wait(), pause)
             else:
                 await self._notifier.wait(("kinesis-maintenance",), pause)
+
+
+class Subscription:
+    """The events of one SubscribeToShard call; ``aclose`` (always call it) ends it and frees the consumer-shard
+    slot even when the events were never iterated."""
+
+    def __init__(self, events: AsyncGenerator[dict[str, Any], None], release: Callable[[], None]) -> None:
+        self._events = events
+        self._release = release
+
+    def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
+        return self._events
+
+    async def aclose(self) -> None:
+        try:
+            await self._events.aclose()
+        finally:
+            self._release()
+
+
+def _sequence_base(stream: Stream, index: int) -> int:
+    shard = stream.shards.get(index)
+    return sequence_base(shard.created_s if shard is not None else 0, index)
+
+
+def _sequence(stream: Stream, index: int, counter: int, arrival_ms: int) -> str:
+    return str(_sequence_base(stream, index) | counter << 48 | arrival_ms)
 
 
 def _filter_wire(raw: dict[str, Any] | None) -> list[Any] | None:

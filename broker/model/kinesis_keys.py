@@ -10,6 +10,7 @@ StartingSequenceNumber (counter 0, arrival 0) sorts below all of its records (co
 from __future__ import annotations
 
 import hashlib
+import struct
 
 from storage import keys
 
@@ -23,7 +24,7 @@ _MASK64 = (1 << 64) - 1
 # LMDB tables of the Kinesis model.
 STREAMS = "kinesis_streams"  # text(account, name) -> stream metadata (everything but shard counters)
 SHARDS = "kinesis_shards"  # u64(stream id) u64(shard index) -> shard row (ranges, counters, state)
-RECORDS = "kinesis_records"  # u64(stream id) u64(shard index) u64(counter) -> [partition key, data, arrival ms]
+RECORDS = "kinesis_records"  # u64(stream id) u64(shard index) u64(counter) -> record_value(...)
 CHUNKS = "kinesis_chunks"  # u64(stream id) u64(shard index) u64(first counter) -> arrival ms (AT_TIMESTAMP index)
 META = "kinesis_meta"  # b"iterator_key" -> the HMAC key of shard iterators
 
@@ -52,9 +53,7 @@ def uniform_ranges(count: int) -> list[tuple[int, int]]:
 
 
 def sequence_number(created_s: int, index: int, counter: int, arrival_ms: int) -> str:
-    value = (_VERSION | (created_s & _MASK40) << 144 | (index & _MASK32) << 112 | (counter & _MASK64) << 48
-             | (arrival_ms & _MASK48))
-    return str(value)
+    return str(sequence_base(created_s, index) | (counter & _MASK64) << 48 | (arrival_ms & _MASK48))
 
 
 def parse_sequence_number(text: str) -> tuple[int, int, int, int] | None:
@@ -72,12 +71,33 @@ def ending_sequence_number(created_s: int, index: int, last_counter: int) -> str
     return sequence_number(created_s, index, last_counter, _MASK48)
 
 
+_RECORD_KEY = struct.Struct(">QQQ")
+_RECORD_HEAD = struct.Struct(">QH")  # arrival ms, partition key length; then the key's UTF-8, then the data
+
+
 def shard_key(stream_id: int, index: int) -> bytes:
     return keys.u64_pair(stream_id, index)
 
 
-def record_key(stream_id: int, index: int, counter: int) -> bytes:
-    return keys.u64_pair(stream_id, index) + keys.u64(counter)
+record_key = _RECORD_KEY.pack  # (stream id, shard index, counter): big-endian, so keys sort by counter
+"""The key of one record: ``record_key(stream_id, shard_index, counter)``."""
+
+
+def record_value(arrival_ms: int, partition_key: bytes, data: bytes) -> bytes:
+    """A stored record: fixed header + key + data (a struct, ~5x cheaper than CBOR on the PutRecords path)."""
+    return _RECORD_HEAD.pack(arrival_ms, len(partition_key)) + partition_key + data
+
+
+def parse_record_value(raw: bytes) -> tuple[str, bytes, int]:
+    """(partition key, data, arrival ms) of a stored record."""
+    arrival, key_len = _RECORD_HEAD.unpack_from(raw)
+    start = _RECORD_HEAD.size
+    return raw[start:start + key_len].decode(), raw[start + key_len:], arrival
+
+
+def sequence_base(created_s: int, index: int) -> int:
+    """The bits of a shard's sequence numbers that do not change: ``base | counter << 48 | arrival``."""
+    return _VERSION | (created_s & _MASK40) << 144 | (index & _MASK32) << 112
 
 
 def stream_key(account: str, name: str) -> bytes:

@@ -56,6 +56,7 @@ from broker.model.kinesis_keys import (
     SHARDS,
     STREAMS,
     record_key,
+    record_value,
     shard_index,
     shard_key,
     stream_key,
@@ -354,26 +355,30 @@ class KinesisModel:
     # -- records ----------------------------------------------------------------------------------------------
 
     def _put(self, cmd: PutRecords, meta: Meta, changes: ChangeSink) -> object:
+        """Append the records; the reply is (arrival ms, [(shard index, counter)]): the service formats sequence
+        numbers from it, so followers (which discard replies) never pay for that."""
         stream = self.readable(cmd.account, cmd.name)
         ts = meta.ts
         sid = stream.stream_id
-        touched: dict[int, Shard] = {}
-        results: list[tuple[int, str]] = []
         route = stream.route
-        for entry in cmd.entries:
-            shard = route(entry.hash_key)
-            shard.counter += 1
-            counter = shard.counter
-            changes.put(RECORDS, record_key(sid, shard.index, counter),
-                        codec.pack([entry.partition_key, entry.data, ts]))
+        put = changes.put
+        first: dict[int, int] = {}  # shard index -> its first counter in this command
+        placed: list[tuple[int, int]] = []
+        for partition_key, hash_key, data in cmd.entries:
+            shard = route(hash_key)
+            counter = shard.counter = shard.counter + 1
+            index = shard.index
+            if index not in first:
+                first[index] = counter
+            put(RECORDS, record_key(sid, index, counter), record_value(ts, partition_key.encode(), data))
+            placed.append((index, counter))
+        for index, counter in first.items():
+            shard = stream.shards[index]
             if shard.note_arrival(counter, ts):
-                changes.put(CHUNKS, record_key(sid, shard.index, counter), codec.pack(ts))
-            touched[shard.index] = shard
-            results.append((shard.index, shard.seq(counter, ts)))
-        for shard in touched.values():
+                put(CHUNKS, record_key(sid, index, counter), codec.pack(ts))
             self._save_shard(stream, shard, changes)
         self.wakeups.add((cmd.account, cmd.name))
-        return results
+        return ts, placed
 
     # -- resharding -------------------------------------------------------------------------------------------
 

@@ -20,9 +20,8 @@ from broker.model.kinesis_commands import (
     SplitShard,
     UpdateShardCount,
 )
-from broker.model.kinesis_keys import HASH_MAX, RECORDS, parse_sequence_number, record_key
+from broker.model.kinesis_keys import HASH_MAX, RECORDS, parse_record_value, parse_sequence_number, record_key
 from broker.model.kinesis_model import KinesisModel
-from storage import codec
 from storage.changes import ChangeSet, MemoryTables
 
 HOUR = 3_600_000
@@ -77,8 +76,12 @@ class KinesisMachine(RuleBasedStateMachine):
         entries = tuple(PutEntry(k, int.from_bytes(hashlib.md5(k.encode()).digest(), "big"), k.encode())
                         if isinstance(k, str) else PutEntry("explicit", k, b"%d" % k) for k in keys)
         reply = self.apply(PutRecords("a", "s", entries))
-        assert isinstance(reply, list)
-        for entry, (index, seq) in zip(entries, reply, strict=True):
+        assert isinstance(reply, tuple)
+        arrival, placed = reply
+        assert arrival == self.ts
+        stream = self.model.stream("a", "s")
+        for entry, (index, counter) in zip(entries, placed, strict=True):
+            seq = stream.shards[index].seq(counter, arrival)
             (expected,) = [s for s in self.open_shards() if s.start <= entry.hash_key <= s.end]
             assert index == expected.index
             parsed = parse_sequence_number(seq)
@@ -171,7 +174,7 @@ class KinesisMachine(RuleBasedStateMachine):
             assert all(int(shard.starting_sequence_number) < s for s in seqs)
             if not shard.is_open and seqs:
                 assert int(shard.ending_sequence_number or 0) >= seqs[-1]
-            stored = [codec.unpack(self.tables.get(RECORDS, record_key(stream.stream_id, index, c)) or b"")
+            stored = [parse_record_value(self.tables.get(RECORDS, record_key(stream.stream_id, index, c)) or b"")
                       for c in range(1, shard.counter + 1)]
             assert [(r[0], r[1]) for r in stored] == [(r[0], r[1]) for r in ref.records]
         # open shards partition the hash key space exactly
