@@ -16,6 +16,7 @@ import grpc
 
 from cluster.api import EntryMeta
 from cluster.runtime import RaftReplicator, RaftSettings
+from cluster.transport import SERVER_OPTIONS
 from storage import keys
 from storage.changes import ChangeSink, TableReader
 from storage.lmdb_store import LmdbStore
@@ -88,7 +89,7 @@ class Cluster:
         """Start a new cluster whose voters are ``ids``."""
         servers = {}
         for nid in ids:
-            server = grpc.aio.server()
+            server = grpc.aio.server(options=SERVER_OPTIONS)
             self.ports[nid] = server.add_insecure_port("127.0.0.1:0")
             servers[nid] = server
         peers = {nid: self.addr(nid) for nid in ids}
@@ -102,7 +103,7 @@ class Cluster:
             await old.stop()
         if wipe:
             shutil.rmtree(self.root / node_id, ignore_errors=True)
-        server = grpc.aio.server()
+        server = grpc.aio.server(options=SERVER_OPTIONS)
         if node_id in self.ports:
             bound = server.add_insecure_port(self.addr(node_id))
             assert bound == self.ports[node_id]
