@@ -204,3 +204,19 @@ async def test_admin_refusals_come_back_as_admin_errors(cluster: Cluster) -> Non
         assert set((await client.status()).voters) == set(IDS)
     finally:
         await client.close()
+
+
+async def test_a_one_node_raft_cluster_commits_alone_and_survives_restart(tmp_path: Path) -> None:
+    c = Cluster(tmp_path, FAST)
+    await c.start(["solo"])
+    try:
+        await c.leader()
+        replies = await propose_all(c, 20, "s", ["solo"])
+        assert [d for _, d in replies] == [f"s{i}".encode() for i in range(20)]
+        await c.nodes["solo"].rep.read_barrier()
+        node = await c.restart("solo")
+        assert node.sm.datas() == [f"s{i}".encode() for i in range(20)]
+        await c.leader()
+        assert await node.rep.propose_and_wait(b"again") == (node.rep.log.last_index(), b"again")
+    finally:
+        await c.stop()
