@@ -654,6 +654,7 @@ class KinesisService:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._config.subscription_ms / 1000
         wake = kinesis_wake_key(stream.account, stream.name)
+        continuation: str | None = None
         try:
             while True:
                 await self._rep.read_barrier()
@@ -674,7 +675,11 @@ class KinesisService:
                     event["ChildShards"] = render.child_shards(stream, shard)
                     yield event
                     return
-                event["ContinuationSequenceNumber"] = shard.seq(counter - 1, found[-1].arrival_ms if found else 0)
+                if found:
+                    continuation = shard.seq(found[-1].counter, found[-1].arrival_ms)
+                elif continuation is None:
+                    continuation = self._sequence_before(stream, shard, counter)
+                event["ContinuationSequenceNumber"] = continuation
                 event["MillisBehindLatest"] = 0 if at_end or not found else max(0, now - found[-1].arrival_ms)
                 yield event
                 if self._notifier.closed:
@@ -686,6 +691,13 @@ class KinesisService:
                     await self._notifier.wait(wake, min(remaining, self._config.heartbeat_s))
         finally:
             self._subscriptions.discard(key)
+
+    def _sequence_before(self, stream: Stream, shard: Shard, counter: int) -> str:
+        """The sequence number of the record before ``counter`` (the shard's start when there is none)."""
+        before = read_records(self._reader, stream.stream_id, shard.index, counter - 1, counter - 1, 1)
+        if before:
+            return shard.seq(before[0].counter, before[0].arrival_ms)
+        return shard.seq(max(0, counter - 1), 0)
 
     # -- background -------------------------------------------------------------------------------------------
 
