@@ -11,13 +11,13 @@ compiles its per-operation encoders/decoders lazily, on first use.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from broker.aws.service_model import OperationModel, ServiceModel
 from broker.http.types import HttpResponse
+from broker.ids import random_uuid
 from broker.model.errors import BrokerError
 
 
@@ -40,9 +40,8 @@ class FormCodec(ResponseCodec, Protocol):
 
 
 def new_request_id() -> str:
-    """A UUID-shaped request id; ``os.urandom`` is several times cheaper than ``uuid4``."""
-    h = os.urandom(16).hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    """A UUID-shaped request id (for requests that did not come through the HTTP server)."""
+    return random_uuid()
 
 
 class InputError(Exception):

@@ -68,3 +68,12 @@ def test_error_response_names_the_request_id() -> None:
     response = error_response(500, "InternalFailure", "boom", "rid-1")
     assert response.status == 500
     assert response.body == b'{"__type":"InternalFailure","message":"boom","RequestId":"rid-1"}'
+
+
+def test_request_ids_are_version_4_uuids() -> None:
+    import uuid
+
+    for _ in range(300):  # more than one pool of 256
+        parsed = uuid.UUID(new_request_id())
+        assert parsed.version == 4
+        assert parsed.variant == uuid.RFC_4122
