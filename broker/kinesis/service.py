@@ -422,6 +422,17 @@ class KinesisService:
         hash_key = partition_hash(key) if explicit is None else _hash_key(explicit, "ExplicitHashKey")
         return PutEntry(key, hash_key, data)
 
+    async def _writable(self, account: str, name: str) -> Stream:
+        """The stream records go to (for size limits and throttling; the model decides again when applying).
+
+        Local state is read without a barrier, the fast path; only a miss waits for this node to catch up.
+        """
+        try:
+            return self._model.readable(account, name)
+        except ResourceNotFoundException:
+            await self._rep.read_barrier()
+            return self._model.readable(account, name)
+
     def _admit(self, stream: Stream, entries: list[PutEntry]) -> list[tuple[Shard, bool]]:
         now = self._rep.now_ms()
         return [(shard, self._throttle.admit_write((stream.stream_id, shard.index), len(e.data) + len(
@@ -429,7 +440,7 @@ class KinesisService:
 
     async def put_record(self, params: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
         account, name = self._target(params, ctx)
-        stream = self._model.readable(account, name)
+        stream = await self._writable(account, name)
         entry = self._entry(params, stream.max_record_kib * 1024, "")
         ordering = params.get("SequenceNumberForOrdering")
         if ordering is not None and ordering != "0" and parse_sequence_number(ordering) is None:
@@ -440,12 +451,13 @@ class KinesisService:
         if not admitted:
             raise rate_exceeded(shard.id, name, account)
         arrival, ((index, counter),) = await self._propose(PutRecords(account, name, (entry,), ordering))
+        stream = self._model.streams.get((account, name), stream)  # the one the records went to
         return {"ShardId": f"shardId-{index:012d}", "SequenceNumber": _sequence(stream, index, counter, arrival),
                 "EncryptionType": stream.encryption}
 
     async def put_records(self, params: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
         account, name = self._target(params, ctx)
-        stream = self._model.readable(account, name)
+        stream = await self._writable(account, name)
         max_bytes = stream.max_record_kib * 1024
         entries = [self._entry(raw, max_bytes, f"records.{i}.member.")
                    for i, raw in enumerate(params["Records"], 1)]
@@ -455,6 +467,7 @@ class KinesisService:
         admitted = self._admit(stream, entries)
         accepted = tuple(e for e, (_, ok) in zip(entries, admitted, strict=True) if ok)
         arrival, placed = await self._propose(PutRecords(account, name, accepted)) if accepted else (0, [])
+        stream = self._model.streams.get((account, name), stream)  # the one the records went to
         results = iter(placed)
         bases: dict[int, int] = {}
         out: list[dict[str, Any]] = []

@@ -276,3 +276,22 @@ def test_update_max_record_size(env: Env) -> None:
     env.client.put_record(StreamName="big", Data=b"x" * (1024 * 1024 + 1), PartitionKey="k")
     assert env.client.describe_stream_summary(StreamName="big")["StreamDescriptionSummary"][
         "MaxRecordSizeInKiB"] == 2048
+
+
+def test_create_and_target_argument_errors(env: Env) -> None:
+    cases: list[tuple[Any, dict[str, Any], str]] = [
+        (env.client.create_stream, {"StreamName": "p"}, "ShardCount is required for a stream in PROVISIONED mode."),
+        (env.client.create_stream, {"StreamName": "p", "ShardCount": 2, "StreamModeDetails": {
+            "StreamMode": "ON_DEMAND"}}, "ShardCount cannot be specified for a stream in ON_DEMAND mode."),
+        (env.client.describe_stream_summary, {}, "Either StreamName or StreamARN should be provided."),
+    ]
+    for call, params, message in cases:
+        with pytest.raises(ClientError) as exc:
+            call(**params)
+        assert _error(exc) == ("InvalidArgumentException", message)
+    with pytest.raises(ClientError) as exc:
+        env.client.delete_stream(StreamName="nope")
+    assert _error(exc) == ("ResourceNotFoundException", f"Stream nope under account {ACCOUNT} not found.")
+    with pytest.raises(ClientError) as exc:
+        env.client.describe_account_settings()
+    assert _error(exc)[0] == "UnknownOperationException"
