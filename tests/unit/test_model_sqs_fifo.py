@@ -209,3 +209,30 @@ def test_many_groups_and_messages_keep_index_memory_bounded() -> None:
     q = h.model.queues[(ACCOUNT, Q)]
     assert not q.messages and q.groups is not None and not q.groups.groups
     assert len(q.groups.ready) <= 1024 and len(q.visible) == 0
+
+
+def test_a_visible_head_waits_while_a_later_message_of_its_group_is_in_flight() -> None:
+    h = ModelHarness()
+    fifo(h)
+    send(h, ("a1", "A", "1"), ("a2", "A", "2"), ("b1", "B", "3"))
+    both = recv(h, n=2, timeout=10)
+    assert bodies(both) == ["a1", "a2"]
+    assert h.run(ChangeVisibility(ACCOUNT, Q, (("0", both[0].receipt_handle, 0),))) == [None]
+    assert bodies(recv(h)) == ["b1"]  # a1 is visible again, but a2 of its group is still in flight
+    assert recv(h) == []
+    h.advance(10_000)
+    assert bodies(recv(h)) == ["a1", "a2"]
+
+
+def test_a_read_ahead_does_not_free_a_group_whose_later_message_is_in_flight() -> None:
+    h = ModelHarness()
+    fifo(h)
+    send(h, ("a1", "A", "1"), ("a2", "A", "2"))
+    both = recv(h, n=2, timeout=10)
+    assert h.run(ChangeVisibility(ACCOUNT, Q, (("0", both[0].receipt_handle, 0),))) == [None]
+    assert h.model.has_visible(ACCOUNT, Q, h.ts + 20_000)  # a read at a later clock sees the group free
+    assert recv(h) == []  # at the entry's own time a2 is still in flight: nothing
+    h.advance(5_000)
+    assert recv(h) == []
+    h.advance(5_000)
+    assert bodies(recv(h)) == ["a1", "a2"]
