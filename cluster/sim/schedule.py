@@ -13,9 +13,13 @@ LIVENESS_TICKS = 300
 
 
 def make_config(seed: int, nodes: int) -> SimConfig:
+    """Per-seed network faults and flow-control limits (tiny windows and chunks reach the corner cases)."""
     rng = random.Random(seed ^ 0x5EED)
-    net = NetParams(drop=rng.choice([0.0, 0.02, 0.1]), dup=rng.choice([0.0, 0.05]), max_delay=rng.choice([0, 1, 2, 3]))
-    return SimConfig(nodes=nodes, net=net)
+    net = NetParams(drop=rng.choice([0.0, 0.02, 0.1, 0.25]), dup=rng.choice([0.0, 0.05, 0.2]),
+                    max_delay=rng.choice([0, 1, 2, 3, 6]))
+    return SimConfig(nodes=nodes, net=net, max_inflight_msgs=rng.choice([1, 2, 4, 64]),
+                     chunk_bytes=rng.choice([5, 24, 4096]), compact_every=rng.choice([4, 12, 40]),
+                     compact_keep=rng.choice([0, 3]))
 
 
 def run_seed(seed: int, nodes: int = 3, chaos_ticks: int = CHAOS_TICKS) -> list[str]:
