@@ -21,8 +21,8 @@ from typing import Any
 
 import grpc
 
+from cluster.core.codec import CodecError, decode_batch, encode_batch
 from cluster.core.messages import Message
-from cluster.wire import decode_message, encode_frame
 from proto.cluster.v1 import transport_pb2 as pb
 
 # The generated gRPC module has no type information: bind it as Any instead of type-checking generated code.
@@ -137,6 +137,7 @@ class PeerTransport:
         self._running = False
         self._blocked: frozenset[str] = frozenset()
         self.rejected_streams = 0
+        self.bad_frames = 0
         for nid, addr in peers.items():
             if nid != node_id:
                 self._peers[nid] = _Peer(nid, addr, queue_limit)
@@ -239,8 +240,12 @@ class PeerTransport:
         return pb.Frame(hello=pb.Hello(cluster_id=self.cluster_id, node_id=self.node_id, address=self.address))
 
     def _deliver(self, frame: pb.Frame) -> None:
-        if frame.messages:
-            msgs = [decode_message(p) for p in frame.messages]
+        if frame.batch:
+            try:
+                msgs = decode_batch(frame.batch)
+            except CodecError:
+                self.bad_frames += 1  # Raft tolerates a lost batch; a corrupt one must not reach the core
+                return
             if self._blocked:
                 msgs = [m for m in msgs if m.frm not in self._blocked]
             self._on_messages(msgs)
@@ -305,7 +310,7 @@ class PeerTransport:
             batch = await peer.next_batch(st)
             if batch is None:
                 return
-            yield encode_frame(batch)
+            yield pb.Frame(batch=encode_batch(batch))
 
     # -- the server side ---------------------------------------------------------------------------------------
     async def serve_stream(self, requests: AsyncIterator[pb.Frame], context: grpc.aio.ServicerContext
@@ -342,7 +347,7 @@ class PeerTransport:
                 batch = await peer.next_batch(st)
                 if batch is None:
                     return
-                yield encode_frame(batch)
+                yield pb.Frame(batch=encode_batch(batch))
         finally:
             st.closed = True
             reader.cancel()

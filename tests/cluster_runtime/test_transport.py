@@ -9,8 +9,10 @@ from dataclasses import dataclass, field
 import grpc
 import pytest
 
+from cluster.core.codec import encode_batch
 from cluster.core.messages import Message, MsgType
-from cluster.transport import PeerTransport, TransportServicer
+from cluster.transport import PeerTransport, TransportServicer, pb_grpc
+from proto.cluster.v1 import transport_pb2 as pb
 
 
 @dataclass
@@ -127,3 +129,24 @@ async def test_a_full_queue_drops_instead_of_blocking(members: list[Member]) -> 
     queued, _, dropped = ta.stats()["gone"]
     assert (queued, dropped) == (10, 40)
     await gone.server.stop(None)
+
+
+async def test_an_undecodable_batch_is_dropped_and_the_stream_goes_on(members: list[Member]) -> None:
+    a = bind("a")
+    members.append(a)
+    ta = await start(a, {"a": a.address})
+    frames = [pb.Frame(hello=pb.Hello(cluster_id="c1", node_id="z", address="")),
+              pb.Frame(batch=b"\xff\xff not protobuf"),
+              pb.Frame(batch=encode_batch([msg("z", "a", 7)]))]
+
+    async def requests() -> AsyncIterator[pb.Frame]:
+        for f in frames:
+            yield f
+        await a.inbox.wait(lambda got: len(got) == 1)  # keep the stream open until the good batch arrived
+
+    async with grpc.aio.insecure_channel(a.address) as channel:
+        call = pb_grpc.RaftTransportStub(channel).Stream(requests())
+        async for _ in call:
+            pass
+    assert [m.commit for m in a.inbox.got] == [7]
+    assert ta.bad_frames == 1

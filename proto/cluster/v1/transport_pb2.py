@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n proto/cluster/v1/transport.proto\x12\x1braftmq.cluster.transport.v1\"=\n\x05Hello\x12\x12\n\ncluster_id\x18\x01 \x01(\t\x12\x0f\n\x07node_id\x18\x02 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x03 \x01(\t\"v\n\x05\x46rame\x12\x31\n\x05hello\x18\x01 \x01(\x0b\x32\".raftmq.cluster.transport.v1.Hello\x12:\n\x08messages\x18\x02 \x03(\x0b\x32(.raftmq.cluster.transport.v1.RaftMessage\"Y\n\x05\x45ntry\x12\r\n\x05index\x18\x01 \x01(\x04\x12\x0c\n\x04term\x18\x02 \x01(\x04\x12\x0c\n\x04type\x18\x03 \x01(\r\x12\x0c\n\x04\x64\x61ta\x18\x04 \x01(\x0c\x12\n\n\x02ts\x18\x05 \x01(\x03\x12\x0b\n\x03\x63rc\x18\x06 \x01(\r\"z\n\rSnapshotChunk\x12\r\n\x05index\x18\x01 \x01(\x04\x12\x0c\n\x04term\x18\x02 \x01(\x04\x12\x0e\n\x06voters\x18\x03 \x03(\t\x12\x10\n\x08learners\x18\x04 \x03(\t\x12\x0e\n\x06offset\x18\x05 \x01(\x04\x12\x0c\n\x04\x64\x61ta\x18\x06 \x01(\x0c\x12\x0c\n\x04\x64one\x18\x07 \x01(\x08\"\xc2\x02\n\x0bRaftMessage\x12\x0c\n\x04type\x18\x01 \x01(\r\x12\x0b\n\x03\x66rm\x18\x02 \x01(\t\x12\n\n\x02to\x18\x03 \x01(\t\x12\x0c\n\x04term\x18\x04 \x01(\x04\x12\x10\n\x08group_id\x18\x05 \x01(\x04\x12\x12\n\ncluster_id\x18\x06 \x01(\t\x12\x10\n\x08log_term\x18\x07 \x01(\x04\x12\r\n\x05index\x18\x08 \x01(\x04\x12\x33\n\x07\x65ntries\x18\t \x03(\x0b\x32\".raftmq.cluster.transport.v1.Entry\x12\x0e\n\x06\x63ommit\x18\n \x01(\x04\x12\x0e\n\x06reject\x18\x0b \x01(\x08\x12\x13\n\x0breject_hint\x18\x0c \x01(\x04\x12\x0f\n\x07\x63ontext\x18\r \x01(\x0c\x12<\n\x08snapshot\x18\x0e \x01(\x0b\x32*.raftmq.cluster.transport.v1.SnapshotChunk\"2\n\x0e\x46orwardRequest\x12\x12\n\ncluster_id\x18\x01 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x02 \x03(\x0c\"\'\n\x08Position\x12\r\n\x05index\x18\x01 \x01(\x04\x12\x0c\n\x04term\x18\x02 \x01(\x04\"r\n\x0f\x46orwardResponse\x12\x38\n\tpositions\x18\x01 \x03(\x0b\x32%.raftmq.cluster.transport.v1.Position\x12\x10\n\x08rejected\x18\x02 \x01(\x08\x12\x13\n\x0bleader_hint\x18\x03 \x01(\t\"\x0f\n\rStatusRequest\"\x91\x01\n\x0cPeerProgress\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\r\n\x05match\x18\x02 \x01(\x04\x12\x0c\n\x04next\x18\x03 \x01(\x04\x12\r\n\x05state\x18\x04 \x01(\t\x12\x0f\n\x07learner\x18\x05 \x01(\x08\x12\x15\n\rrecent_active\x18\x06 \x01(\x08\x12\x0b\n\x03lag\x18\x07 \x01(\x04\x12\x0f\n\x07\x61\x64\x64ress\x18\x08 \x01(\t\"\x8b\x02\n\x0eStatusResponse\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x0e\n\x06leader\x18\x02 \x01(\t\x12\x0c\n\x04term\x18\x03 \x01(\x04\x12\x0c\n\x04role\x18\x04 \x01(\t\x12\x0e\n\x06\x63ommit\x18\x05 \x01(\x04\x12\x0f\n\x07\x61pplied\x18\x06 \x01(\x04\x12\x13\n\x0b\x66irst_index\x18\x07 \x01(\x04\x12\x12\n\nlast_index\x18\x08 \x01(\x04\x12\x0e\n\x06voters\x18\t \x03(\t\x12\x10\n\x08learners\x18\n \x03(\t\x12\x38\n\x05peers\x18\x0b \x03(\x0b\x32).raftmq.cluster.transport.v1.PeerProgress\x12\x16\n\x0esnapshot_index\x18\x0c \x01(\x04\"2\n\x0e\x41\x64\x64NodeRequest\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\"$\n\x11RemoveNodeRequest\x12\x0f\n\x07node_id\x18\x01 \x01(\t\"(\n\x15TransferLeaderRequest\x12\x0f\n\x07node_id\x18\x01 \x01(\t\"?\n\rAdminResponse\x12\n\n\x02ok\x18\x01 \x01(\x08\x12\r\n\x05\x65rror\x18\x02 \x01(\t\x12\x13\n\x0bleader_hint\x18\x03 \x01(\t2e\n\rRaftTransport\x12T\n\x06Stream\x12\".raftmq.cluster.transport.v1.Frame\x1a\".raftmq.cluster.transport.v1.Frame(\x01\x30\x01\x32s\n\x0bRaftForward\x12\x64\n\x07\x46orward\x12+.raftmq.cluster.transport.v1.ForwardRequest\x1a,.raftmq.cluster.transport.v1.ForwardResponse2\xae\x03\n\tRaftAdmin\x12\x61\n\x06Status\x12*.raftmq.cluster.transport.v1.StatusRequest\x1a+.raftmq.cluster.transport.v1.StatusResponse\x12\x62\n\x07\x41\x64\x64Node\x12+.raftmq.cluster.transport.v1.AddNodeRequest\x1a*.raftmq.cluster.transport.v1.AdminResponse\x12h\n\nRemoveNode\x12..raftmq.cluster.transport.v1.RemoveNodeRequest\x1a*.raftmq.cluster.transport.v1.AdminResponse\x12p\n\x0eTransferLeader\x12\x32.raftmq.cluster.transport.v1.TransferLeaderRequest\x1a*.raftmq.cluster.transport.v1.AdminResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n proto/cluster/v1/transport.proto\x12\x1braftmq.cluster.transport.v1\"=\n\x05Hello\x12\x12\n\ncluster_id\x18\x01 \x01(\t\x12\x0f\n\x07node_id\x18\x02 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x03 \x01(\t\"O\n\x05\x46rame\x12\x31\n\x05hello\x18\x01 \x01(\x0b\x32\".raftmq.cluster.transport.v1.Hello\x12\r\n\x05\x62\x61tch\x18\x03 \x01(\x0cJ\x04\x08\x02\x10\x03\"2\n\x0e\x46orwardRequest\x12\x12\n\ncluster_id\x18\x01 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x02 \x03(\x0c\"\'\n\x08Position\x12\r\n\x05index\x18\x01 \x01(\x04\x12\x0c\n\x04term\x18\x02 \x01(\x04\"r\n\x0f\x46orwardResponse\x12\x38\n\tpositions\x18\x01 \x03(\x0b\x32%.raftmq.cluster.transport.v1.Position\x12\x10\n\x08rejected\x18\x02 \x01(\x08\x12\x13\n\x0bleader_hint\x18\x03 \x01(\t\"\x0f\n\rStatusRequest\"\x91\x01\n\x0cPeerProgress\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\r\n\x05match\x18\x02 \x01(\x04\x12\x0c\n\x04next\x18\x03 \x01(\x04\x12\r\n\x05state\x18\x04 \x01(\t\x12\x0f\n\x07learner\x18\x05 \x01(\x08\x12\x15\n\rrecent_active\x18\x06 \x01(\x08\x12\x0b\n\x03lag\x18\x07 \x01(\x04\x12\x0f\n\x07\x61\x64\x64ress\x18\x08 \x01(\t\"\x8b\x02\n\x0eStatusResponse\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x0e\n\x06leader\x18\x02 \x01(\t\x12\x0c\n\x04term\x18\x03 \x01(\x04\x12\x0c\n\x04role\x18\x04 \x01(\t\x12\x0e\n\x06\x63ommit\x18\x05 \x01(\x04\x12\x0f\n\x07\x61pplied\x18\x06 \x01(\x04\x12\x13\n\x0b\x66irst_index\x18\x07 \x01(\x04\x12\x12\n\nlast_index\x18\x08 \x01(\x04\x12\x0e\n\x06voters\x18\t \x03(\t\x12\x10\n\x08learners\x18\n \x03(\t\x12\x38\n\x05peers\x18\x0b \x03(\x0b\x32).raftmq.cluster.transport.v1.PeerProgress\x12\x16\n\x0esnapshot_index\x18\x0c \x01(\x04\"2\n\x0e\x41\x64\x64NodeRequest\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\"$\n\x11RemoveNodeRequest\x12\x0f\n\x07node_id\x18\x01 \x01(\t\"(\n\x15TransferLeaderRequest\x12\x0f\n\x07node_id\x18\x01 \x01(\t\"?\n\rAdminResponse\x12\n\n\x02ok\x18\x01 \x01(\x08\x12\r\n\x05\x65rror\x18\x02 \x01(\t\x12\x13\n\x0bleader_hint\x18\x03 \x01(\t2e\n\rRaftTransport\x12T\n\x06Stream\x12\".raftmq.cluster.transport.v1.Frame\x1a\".raftmq.cluster.transport.v1.Frame(\x01\x30\x01\x32s\n\x0bRaftForward\x12\x64\n\x07\x46orward\x12+.raftmq.cluster.transport.v1.ForwardRequest\x1a,.raftmq.cluster.transport.v1.ForwardResponse2\xae\x03\n\tRaftAdmin\x12\x61\n\x06Status\x12*.raftmq.cluster.transport.v1.StatusRequest\x1a+.raftmq.cluster.transport.v1.StatusResponse\x12\x62\n\x07\x41\x64\x64Node\x12+.raftmq.cluster.transport.v1.AddNodeRequest\x1a*.raftmq.cluster.transport.v1.AdminResponse\x12h\n\nRemoveNode\x12..raftmq.cluster.transport.v1.RemoveNodeRequest\x1a*.raftmq.cluster.transport.v1.AdminResponse\x12p\n\x0eTransferLeader\x12\x32.raftmq.cluster.transport.v1.TransferLeaderRequest\x1a*.raftmq.cluster.transport.v1.AdminResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,37 +34,31 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_HELLO']._serialized_start=65
   _globals['_HELLO']._serialized_end=126
   _globals['_FRAME']._serialized_start=128
-  _globals['_FRAME']._serialized_end=246
-  _globals['_ENTRY']._serialized_start=248
-  _globals['_ENTRY']._serialized_end=337
-  _globals['_SNAPSHOTCHUNK']._serialized_start=339
-  _globals['_SNAPSHOTCHUNK']._serialized_end=461
-  _globals['_RAFTMESSAGE']._serialized_start=464
-  _globals['_RAFTMESSAGE']._serialized_end=786
-  _globals['_FORWARDREQUEST']._serialized_start=788
-  _globals['_FORWARDREQUEST']._serialized_end=838
-  _globals['_POSITION']._serialized_start=840
-  _globals['_POSITION']._serialized_end=879
-  _globals['_FORWARDRESPONSE']._serialized_start=881
-  _globals['_FORWARDRESPONSE']._serialized_end=995
-  _globals['_STATUSREQUEST']._serialized_start=997
-  _globals['_STATUSREQUEST']._serialized_end=1012
-  _globals['_PEERPROGRESS']._serialized_start=1015
-  _globals['_PEERPROGRESS']._serialized_end=1160
-  _globals['_STATUSRESPONSE']._serialized_start=1163
-  _globals['_STATUSRESPONSE']._serialized_end=1430
-  _globals['_ADDNODEREQUEST']._serialized_start=1432
-  _globals['_ADDNODEREQUEST']._serialized_end=1482
-  _globals['_REMOVENODEREQUEST']._serialized_start=1484
-  _globals['_REMOVENODEREQUEST']._serialized_end=1520
-  _globals['_TRANSFERLEADERREQUEST']._serialized_start=1522
-  _globals['_TRANSFERLEADERREQUEST']._serialized_end=1562
-  _globals['_ADMINRESPONSE']._serialized_start=1564
-  _globals['_ADMINRESPONSE']._serialized_end=1627
-  _globals['_RAFTTRANSPORT']._serialized_start=1629
-  _globals['_RAFTTRANSPORT']._serialized_end=1730
-  _globals['_RAFTFORWARD']._serialized_start=1732
-  _globals['_RAFTFORWARD']._serialized_end=1847
-  _globals['_RAFTADMIN']._serialized_start=1850
-  _globals['_RAFTADMIN']._serialized_end=2280
+  _globals['_FRAME']._serialized_end=207
+  _globals['_FORWARDREQUEST']._serialized_start=209
+  _globals['_FORWARDREQUEST']._serialized_end=259
+  _globals['_POSITION']._serialized_start=261
+  _globals['_POSITION']._serialized_end=300
+  _globals['_FORWARDRESPONSE']._serialized_start=302
+  _globals['_FORWARDRESPONSE']._serialized_end=416
+  _globals['_STATUSREQUEST']._serialized_start=418
+  _globals['_STATUSREQUEST']._serialized_end=433
+  _globals['_PEERPROGRESS']._serialized_start=436
+  _globals['_PEERPROGRESS']._serialized_end=581
+  _globals['_STATUSRESPONSE']._serialized_start=584
+  _globals['_STATUSRESPONSE']._serialized_end=851
+  _globals['_ADDNODEREQUEST']._serialized_start=853
+  _globals['_ADDNODEREQUEST']._serialized_end=903
+  _globals['_REMOVENODEREQUEST']._serialized_start=905
+  _globals['_REMOVENODEREQUEST']._serialized_end=941
+  _globals['_TRANSFERLEADERREQUEST']._serialized_start=943
+  _globals['_TRANSFERLEADERREQUEST']._serialized_end=983
+  _globals['_ADMINRESPONSE']._serialized_start=985
+  _globals['_ADMINRESPONSE']._serialized_end=1048
+  _globals['_RAFTTRANSPORT']._serialized_start=1050
+  _globals['_RAFTTRANSPORT']._serialized_end=1151
+  _globals['_RAFTFORWARD']._serialized_start=1153
+  _globals['_RAFTFORWARD']._serialized_end=1268
+  _globals['_RAFTADMIN']._serialized_start=1271
+  _globals['_RAFTADMIN']._serialized_end=1701
 # @@protoc_insertion_point(module_scope)

@@ -18,78 +18,12 @@ class Hello(_message.Message):
     def __init__(self, cluster_id: _Optional[str] = ..., node_id: _Optional[str] = ..., address: _Optional[str] = ...) -> None: ...
 
 class Frame(_message.Message):
-    __slots__ = ("hello", "messages")
+    __slots__ = ("hello", "batch")
     HELLO_FIELD_NUMBER: _ClassVar[int]
-    MESSAGES_FIELD_NUMBER: _ClassVar[int]
+    BATCH_FIELD_NUMBER: _ClassVar[int]
     hello: Hello
-    messages: _containers.RepeatedCompositeFieldContainer[RaftMessage]
-    def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., messages: _Optional[_Iterable[_Union[RaftMessage, _Mapping]]] = ...) -> None: ...
-
-class Entry(_message.Message):
-    __slots__ = ("index", "term", "type", "data", "ts", "crc")
-    INDEX_FIELD_NUMBER: _ClassVar[int]
-    TERM_FIELD_NUMBER: _ClassVar[int]
-    TYPE_FIELD_NUMBER: _ClassVar[int]
-    DATA_FIELD_NUMBER: _ClassVar[int]
-    TS_FIELD_NUMBER: _ClassVar[int]
-    CRC_FIELD_NUMBER: _ClassVar[int]
-    index: int
-    term: int
-    type: int
-    data: bytes
-    ts: int
-    crc: int
-    def __init__(self, index: _Optional[int] = ..., term: _Optional[int] = ..., type: _Optional[int] = ..., data: _Optional[bytes] = ..., ts: _Optional[int] = ..., crc: _Optional[int] = ...) -> None: ...
-
-class SnapshotChunk(_message.Message):
-    __slots__ = ("index", "term", "voters", "learners", "offset", "data", "done")
-    INDEX_FIELD_NUMBER: _ClassVar[int]
-    TERM_FIELD_NUMBER: _ClassVar[int]
-    VOTERS_FIELD_NUMBER: _ClassVar[int]
-    LEARNERS_FIELD_NUMBER: _ClassVar[int]
-    OFFSET_FIELD_NUMBER: _ClassVar[int]
-    DATA_FIELD_NUMBER: _ClassVar[int]
-    DONE_FIELD_NUMBER: _ClassVar[int]
-    index: int
-    term: int
-    voters: _containers.RepeatedScalarFieldContainer[str]
-    learners: _containers.RepeatedScalarFieldContainer[str]
-    offset: int
-    data: bytes
-    done: bool
-    def __init__(self, index: _Optional[int] = ..., term: _Optional[int] = ..., voters: _Optional[_Iterable[str]] = ..., learners: _Optional[_Iterable[str]] = ..., offset: _Optional[int] = ..., data: _Optional[bytes] = ..., done: _Optional[bool] = ...) -> None: ...
-
-class RaftMessage(_message.Message):
-    __slots__ = ("type", "frm", "to", "term", "group_id", "cluster_id", "log_term", "index", "entries", "commit", "reject", "reject_hint", "context", "snapshot")
-    TYPE_FIELD_NUMBER: _ClassVar[int]
-    FRM_FIELD_NUMBER: _ClassVar[int]
-    TO_FIELD_NUMBER: _ClassVar[int]
-    TERM_FIELD_NUMBER: _ClassVar[int]
-    GROUP_ID_FIELD_NUMBER: _ClassVar[int]
-    CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
-    LOG_TERM_FIELD_NUMBER: _ClassVar[int]
-    INDEX_FIELD_NUMBER: _ClassVar[int]
-    ENTRIES_FIELD_NUMBER: _ClassVar[int]
-    COMMIT_FIELD_NUMBER: _ClassVar[int]
-    REJECT_FIELD_NUMBER: _ClassVar[int]
-    REJECT_HINT_FIELD_NUMBER: _ClassVar[int]
-    CONTEXT_FIELD_NUMBER: _ClassVar[int]
-    SNAPSHOT_FIELD_NUMBER: _ClassVar[int]
-    type: int
-    frm: str
-    to: str
-    term: int
-    group_id: int
-    cluster_id: str
-    log_term: int
-    index: int
-    entries: _containers.RepeatedCompositeFieldContainer[Entry]
-    commit: int
-    reject: bool
-    reject_hint: int
-    context: bytes
-    snapshot: SnapshotChunk
-    def __init__(self, type: _Optional[int] = ..., frm: _Optional[str] = ..., to: _Optional[str] = ..., term: _Optional[int] = ..., group_id: _Optional[int] = ..., cluster_id: _Optional[str] = ..., log_term: _Optional[int] = ..., index: _Optional[int] = ..., entries: _Optional[_Iterable[_Union[Entry, _Mapping]]] = ..., commit: _Optional[int] = ..., reject: _Optional[bool] = ..., reject_hint: _Optional[int] = ..., context: _Optional[bytes] = ..., snapshot: _Optional[_Union[SnapshotChunk, _Mapping]] = ...) -> None: ...
+    batch: bytes
+    def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., batch: _Optional[bytes] = ...) -> None: ...
 
 class ForwardRequest(_message.Message):
     __slots__ = ("cluster_id", "data")
