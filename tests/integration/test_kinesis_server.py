@@ -1,6 +1,6 @@
 """Kinesis end to end: boto3 against a real ``raftmq serve`` process (LMDB, group commit, maintenance task).
 
-Covers what only a real server shows: records durable across kill -9 and restart with identical sequence numbers,
+Covers what only a real server shows: CBOR as the Java SDK sends it, records durable across kill -9 and restart with identical sequence numbers,
 iterator expiry and status delays set through the environment, resharding while producers write (no record lost,
 per-partition-key order kept across parent -> children), and retention-driven maintenance staying quiet.
 """
@@ -10,10 +10,13 @@ from __future__ import annotations
 import os
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import cbor2
 import pytest
 from botocore.exceptions import ClientError
 
@@ -165,3 +168,45 @@ def test_status_delay_from_environment(tmp_path: Path) -> None:
         assert client.describe_stream(StreamName="slow")["StreamDescription"]["StreamStatus"] == "ACTIVE"
     finally:
         srv.close()
+
+
+def _cbor_call(endpoint: str, op: str, body: dict[str, Any]) -> tuple[int, dict[str, str], Any]:
+    """A request as the AWS SDK for Java sends it by default: CBOR body, X-Amz-Target, SigV4-style scope."""
+    request = urllib.request.Request(endpoint + "/", data=cbor2.dumps(body), method="POST", headers={
+        "Content-Type": "application/x-amz-cbor-1.1", "X-Amz-Target": f"Kinesis_20131202.{op}",
+        "Authorization": "AWS4-HMAC-SHA256 Credential=AKID/20240101/us-east-1/kinesis/aws4_request, "
+                         "SignedHeaders=host, Signature=0"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            status, headers, raw = response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as exc:
+        status, headers, raw = exc.code, dict(exc.headers), exc.read()
+    assert headers["Content-Type"] == "application/x-amz-cbor-1.1"
+    return status, headers, cbor2.loads(raw, semantic_decoders={1: lambda v, imm: cbor2.CBORTag(1, v)})
+
+
+def test_cbor_as_the_java_sdk_sends_it(kinesis: Any, kserver: RaftMQServer) -> None:
+    name = unique_name("cbor")
+    status, _, _ = _cbor_call(kserver.endpoint, "CreateStream", {"StreamName": name, "ShardCount": 1})
+    assert status == 200
+    status, _, put = _cbor_call(kserver.endpoint, "PutRecord", {"StreamName": name, "Data": b"\x00\x01\xfe",
+                                                                "PartitionKey": "pk"})
+    assert status == 200 and len(put["SequenceNumber"]) == 56
+    _, _, it = _cbor_call(kserver.endpoint, "GetShardIterator", {
+        "StreamName": name, "ShardId": "shardId-000000000000", "ShardIteratorType": "AT_TIMESTAMP",
+        "Timestamp": cbor2.CBORTag(1, int(time.time() * 1000) - 60_000)})
+    _, _, page = _cbor_call(kserver.endpoint, "GetRecords", {"ShardIterator": it["ShardIterator"]})
+    (record,) = page["Records"]
+    assert record["Data"] == b"\x00\x01\xfe" and record["SequenceNumber"] == put["SequenceNumber"]
+    assert record["ApproximateArrivalTimestamp"].tag == 1
+    assert abs(record["ApproximateArrivalTimestamp"].value - time.time() * 1000) < 60_000
+    # the JSON view of the same record agrees
+    json_record = kinesis.get_records(ShardIterator=kinesis.get_shard_iterator(
+        StreamName=name, ShardId="shardId-000000000000", ShardIteratorType="TRIM_HORIZON")["ShardIterator"])[
+        "Records"][0]
+    assert json_record["Data"] == b"\x00\x01\xfe"
+    assert int(json_record["ApproximateArrivalTimestamp"].timestamp() * 1000) == record[
+        "ApproximateArrivalTimestamp"].value
+    status, headers, error = _cbor_call(kserver.endpoint, "DescribeStream", {"StreamName": name + "-missing"})
+    assert status == 400 and error["__type"] == "ResourceNotFoundException"
+    assert headers["x-amzn-ErrorType"] == "ResourceNotFoundException"
