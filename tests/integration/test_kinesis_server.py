@@ -1,8 +1,8 @@
 """Kinesis end to end: boto3 against a real ``raftmq serve`` process (LMDB, group commit, maintenance task).
 
-Covers what only a real server shows: CBOR as the Java SDK sends it, records durable across kill -9 and restart with identical sequence numbers,
-iterator expiry and status delays set through the environment, resharding while producers write (no record lost,
-per-partition-key order kept across parent -> children), and retention-driven maintenance staying quiet.
+Covers what only a real server shows: CBOR as the Java SDK sends it; records durable across kill -9 and restart
+with identical sequence numbers; iterator expiry and status delays set through the environment; resharding while
+producers write (no record lost, per-partition-key order kept across parent -> children).
 """
 
 from __future__ import annotations
