@@ -14,7 +14,10 @@ Decisions where AWS is unclear or impractical locally (see the module docs of th
 - One receive moves at most 16 messages to the dead-letter queue (the rest move on the next receives): moved
   messages are numbered from the receive's log index, which has room for 16.
 - A move task moves the messages that were in the source queue when it started and are not in flight; it is
-  COMPLETED once none of those is left to move (messages in flight then stay in the dead-letter queue).
+  COMPLETED once none of those is left to move (messages in flight then stay in the dead-letter queue). Without a
+  DestinationArn, a message that was sent to the dead-letter queue directly fails the task with
+  CouldNotDetermineMessageSource (the developer guide's wording); a missing destination with
+  AWS.SimpleQueueService.NonExistentQueue. Messages not yet moved stay where they are.
 - DeleteMessage with an out-of-date receipt handle succeeds without deleting (as AWS documents); with a handle of
   another queue, or garbage, it is ReceiptHandleIsInvalid.
 - ChangeMessageVisibility on a message that is no longer in flight (visible again, or handle out of date) is
@@ -429,8 +432,9 @@ class SqsModel:
         q = self._queue(cmd.account, cmd.name)
         ts = meta.ts
         q.advance(ts)
-        if cmd.attempt_id is not None and q.fifo:
+        if q.attempts:
             self._expire_attempts(q, ts, changes)
+        if cmd.attempt_id is not None and q.fifo:
             repeated = self._repeat_attempt(q, cmd.attempt_id, ts)
             if repeated is not None:
                 return repeated
@@ -666,7 +670,10 @@ class SqsModel:
                     if dest_key is None and msg.stored.dlq_source is not None:
                         account, _, name = msg.stored.dlq_source.partition("/")
                         dest_key = (account, name)
-                    dest = self.queues.get(dest_key) if dest_key is not None else None
+                    if dest_key is None:  # sent to the dead-letter queue directly: no source to go back to
+                        status, failure = FAILED, "CouldNotDetermineMessageSource"
+                        break
+                    dest = self.queues.get(dest_key)
                     if dest is None:
                         status, failure = FAILED, "AWS.SimpleQueueService.NonExistentQueue"
                         break

@@ -42,6 +42,7 @@ from broker.model.commands import (
     encode,
 )
 from broker.model.sqs_model import SqsModel
+from broker.model.sqs_movetask import RUNNING
 from broker.model.sqs_types import MAX_BATCH_BYTES, MAX_LIST_QUEUES, MAX_MOVES_PER_COMMAND
 from broker.model.sqs_validation import (
     MESSAGE_SYSTEM_ATTRIBUTES,
@@ -523,9 +524,12 @@ class SqsService:
             if at <= now:
                 try:
                     await self._propose(MoveMessages(task.task_id, MAX_MOVES_PER_COMMAND))
-                except Exception:  # not leader, shutting down: try again later
+                    at = task.next_due()
+                except Exception:  # not leader, shutting down: try again a little later
                     log.debug("move task step not applied", exc_info=True)
-                at = task.next_due() if task.status == "RUNNING" else now + 1_000_000
+                    at = now + int(self._config.maintenance_interval_s * 1000)
+                if task.status != RUNNING:
+                    continue
             next_due = at if next_due is None else min(next_due, at)
         return next_due
 

@@ -171,6 +171,18 @@ def test_move_task_leaves_messages_sent_after_it_started() -> None:
     assert [m.stored.body for m in h.model.queues[(ACCOUNT, "dlq")].messages.values()] == ["late"]
 
 
+def test_a_message_sent_straight_to_the_dlq_fails_a_move_back_to_its_source() -> None:
+    h = ModelHarness()
+    fill_dlq(h, 1)
+    h.send("dlq", "direct")
+    task_id = start(h)
+    assert isinstance(task_id, int)
+    assert h.run(MoveMessages(task_id)) == 1
+    (task,) = h.model.move_tasks(ACCOUNT, "dlq")
+    assert (task.status, task.failure, task.moved) == (FAILED, "CouldNotDetermineMessageSource", 1)
+    assert [m.stored.body for m in h.model.queues[(ACCOUNT, "dlq")].messages.values()] == ["direct"]
+
+
 def test_in_flight_dlq_messages_are_not_moved() -> None:
     h = ModelHarness()
     fill_dlq(h, 2)
