@@ -177,6 +177,40 @@ def test_list_reports_a_running_task_and_cancel_stops_it_without_loss(sqs: Any, 
     sqs.cancel_message_move_task(TaskHandle=second)
 
 
+# -- failures ---------------------------------------------------------------------------------------------------------
+
+@both_protocols
+def test_redrive_to_source_of_messages_sent_straight_to_the_dlq_fails(sqs: Any, make_queue: MakeQueue) -> None:
+    """The developer guide's troubleshooting page: a message sent to the DLQ directly has no source to go back to,
+    the task FAILS with CouldNotDetermineMessageSource, and the message stays in the DLQ."""
+    dlq, source = dlq_with_source(sqs, make_queue)
+    fill(sqs, dlq, ["sent straight to the dlq"])
+    sqs.start_message_move_task(SourceArn=arn_of(sqs, dlq))
+    final = wait_for(sqs, arn_of(sqs, dlq), finished, timeout=20)
+    assert final["Status"] == "FAILED", final
+    assert "CouldNotDetermineMessageSource" in final["FailureReason"]
+    assert drain(sqs, dlq) == ["sent straight to the dlq"]
+    assert drain(sqs, source) == []
+
+
+@both_protocols
+def test_a_destination_deleted_mid_task_fails_it_with_nonexistent_queue(sqs: Any, make_queue: MakeQueue) -> None:
+    dlq, _ = dlq_with_source(sqs, make_queue)
+    destination = make_queue(suffix="dst")
+    bodies = [f"stranded-{i:02d}" for i in range(20)]
+    fill(sqs, dlq, bodies)
+    dlq_arn = arn_of(sqs, dlq)
+    sqs.start_message_move_task(SourceArn=dlq_arn, DestinationArn=arn_of(sqs, destination),
+                                MaxNumberOfMessagesPerSecond=2)
+    sqs.delete_queue(QueueUrl=destination)
+    final = wait_for(sqs, dlq_arn, finished, timeout=20)
+    assert final["Status"] == "FAILED", final
+    assert "NonExistentQueue" in final["FailureReason"]
+    left = drain(sqs, dlq)
+    assert len(left) == 20 - final["ApproximateNumberOfMessagesMoved"] > 0, "unmoved messages stay in the DLQ"
+    assert set(left) <= set(bodies)
+
+
 # -- errors ---------------------------------------------------------------------------------------------------------
 
 @both_protocols
