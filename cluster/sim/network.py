@@ -46,6 +46,16 @@ class SimNetwork:
                 out.append(m)
         return out
 
+    def due_for(self, now: int, nid: str) -> list[Message]:
+        """Pop only the due messages addressed to ``nid`` (the others stay queued)."""
+        mine = [item for item in self._q if item[0] <= now and item[2].to == nid]
+        if not mine:
+            return []
+        self._q = [item for item in self._q if not (item[0] <= now and item[2].to == nid)]
+        heapq.heapify(self._q)
+        mine.sort()
+        return [m for _, _, m in mine if (m.frm, m.to) not in self.blocked]
+
     def partition(self, side: set[str], everyone: set[str], one_way: bool) -> None:
         for a in side:
             for b in everyone - side:

@@ -19,7 +19,7 @@ def make_config(seed: int, nodes: int) -> SimConfig:
                     max_delay=rng.choice([0, 1, 2, 3, 6]))
     return SimConfig(nodes=nodes, net=net, max_inflight_msgs=rng.choice([1, 2, 4, 64]),
                      chunk_bytes=rng.choice([5, 24, 4096]), compact_every=rng.choice([4, 12, 40]),
-                     compact_keep=rng.choice([0, 3]))
+                     compact_keep=rng.choice([0, 3]), interleave=rng.choice([0.0, 0.3]))
 
 
 def run_seed(seed: int, nodes: int = 3, chaos_ticks: int = CHAOS_TICKS) -> list[str]:

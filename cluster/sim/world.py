@@ -51,6 +51,7 @@ class SimConfig:
     max_msg_bytes: int = 200
     max_inflight_msgs: int = 4
     tear: float = 0.5  # probability that a crash in the middle of a write tears it
+    interleave: float = 0.0  # probability that inputs arrive between ready() and advance()
     net: NetParams = field(default_factory=NetParams)
 
 
@@ -203,11 +204,24 @@ class SimCluster:
             for sn in self.alive():
                 assert sn.node is not None
                 if sn.node.has_ready():
-                    self._handle_ready(sn, sn.node.ready())
+                    rd = sn.node.ready()
+                    if self.rng.random() < self.cfg.interleave:
+                        self._while_persisting(sn)
+                    self._handle_ready(sn, rd)
                     busy = True
             self._checks()
             if not busy:
                 return
+
+    def _while_persisting(self, sn: SimNode) -> None:
+        """Like the asyncio runtime, keep feeding the node while its Ready is being written: messages arrive and
+        clients propose between ``ready()`` and ``advance()``."""
+        assert sn.node is not None
+        for m in self.net.due_for(self.now, sn.id):
+            sn.node.step(m)
+        if self.rng.random() < 0.5 and self.leader() is sn:
+            self.propose(f"i{self.now}.{self.proposals}".encode())
+        self.stats["interleaved"] += 1
 
     def _write(self, sn: SimNode, rd: Ready) -> None:
         if rd.snapshot is not None:

@@ -62,7 +62,7 @@ def test_schedules_exercise_every_fault() -> None:
         stats.update(simulate(seed, 5 if seed % 2 else 3).stats)
     for what in ["crash", "crash mid-write", "torn write", "snapshot installed", "SNAP", "TIMEOUT_NOW",
                  "conf change ADD_LEARNER", "conf change PROMOTE", "conf change REMOVE", "read confirmed",
-                 "PRE_VOTE", "acked"]:
+                 "PRE_VOTE", "acked", "interleaved"]:
         assert stats[what] > 0, what
     assert stats["leader elected"] > 80
 
