@@ -438,6 +438,9 @@ class KinesisModel:
 
     def _update_shard_count(self, cmd: UpdateShardCount, meta: Meta, changes: ChangeSink) -> object:
         stream = self._active(cmd.account, cmd.name)
+        if stream.mode == ON_DEMAND:
+            raise ValidationException(f"UpdateShardCount is not supported for stream {cmd.name} under account "
+                                      f"{cmd.account} in ON_DEMAND capacity mode.")
         old = list(stream.open_shards)
         current = len(old)
         if cmd.target > 2 * current:

@@ -241,6 +241,10 @@ def test_update_shard_count_limits_and_lineage(env: Env) -> None:
     with pytest.raises(ClientError) as exc:
         env.client.update_shard_count(StreamName="s", TargetShardCount=1, ScalingType="UNIFORM_SCALING")
     assert _error(exc)[1].startswith("UpdateShardCount cannot scale down below half your current open shard count.")
+    env.client.create_stream(StreamName="od", StreamModeDetails={"StreamMode": "ON_DEMAND"})
+    with pytest.raises(ClientError) as exc:
+        env.client.update_shard_count(StreamName="od", TargetShardCount=5, ScalingType="UNIFORM_SCALING")
+    assert _error(exc)[0] == "ValidationException"
 
 
 def test_list_shards_pagination_and_filters(env: Env) -> None:
