@@ -162,6 +162,35 @@ def test_deduplication_id_is_required_without_content_based_deduplication(sqs: A
 
 
 @both_protocols
+@pytest.mark.parametrize(("group", "dedup"), [
+    ("g" * 129, "ok"), ("ok", "d" * 129), ("has space", "ok"), ("ok", "has space"), ("", "ok"),
+], ids=["group-129", "dedup-129", "group-space", "dedup-space", "group-empty"])
+def test_group_and_deduplication_ids_are_up_to_128_alphanumerics_and_punctuation(
+        sqs: Any, fifo_queue: FifoFactory, group: str, dedup: str) -> None:
+    url = fifo_queue()
+    error = client_error(lambda: send(sqs, url, "x", group, dedup))
+    assert error_code(error) == "InvalidParameterValue"
+    assert count_visible(sqs, url) == 0
+    longest = "!#$%&()*+,-./:;<=>?@[]^_`{|}~" + "a" * 99
+    assert len(longest) == 128
+    assert send(sqs, url, "y", longest, longest)["MessageId"]
+
+
+@both_protocols
+def test_a_duplicate_inside_one_batch_is_answered_with_the_first_entry_s_message_id(
+        sqs: Any, fifo_queue: FifoFactory) -> None:
+    url = fifo_queue()
+    response = sqs.send_message_batch(QueueUrl=url, Entries=[
+        {"Id": "first", "MessageBody": "one", "MessageGroupId": "g", "MessageDeduplicationId": "same"},
+        {"Id": "again", "MessageBody": "two", "MessageGroupId": "g", "MessageDeduplicationId": "same"},
+    ])
+    assert response.get("Failed", []) == []
+    by_id = {e["Id"]: e["MessageId"] for e in response["Successful"]}
+    assert by_id["again"] == by_id["first"]
+    assert [m["Body"] for m in receive(sqs, url)] == ["one"]
+
+
+@both_protocols
 def test_per_message_delay_is_rejected_but_the_queue_delay_applies(sqs: Any, fifo_queue: FifoFactory) -> None:
     url = fifo_queue(DelaySeconds="1")
     error = client_error(lambda: send(sqs, url, "delayed", "g", "d-delayed", DelaySeconds=5))

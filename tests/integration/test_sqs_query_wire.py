@@ -134,6 +134,21 @@ def test_send_posted_to_the_queue_url_matches_the_documented_example(named_queue
     assert reply.root.find(q("SendMessageResult/MD5OfMessageAttributes")) is None
 
 
+def test_fifo_send_answers_a_sequence_number(server: RaftMQServer) -> None:
+    name = unique_name("query-fifo")[:70] + ".fifo"
+    created = query(server.endpoint + "/", "CreateQueue", QueueName=name,
+                    **{"Attribute.1.Name": "FifoQueue", "Attribute.1.Value": "true"})
+    url = created.text("CreateQueueResult/QueueUrl")
+    reply = query(url, "SendMessage", MessageBody="first", MessageGroupId="g", MessageDeduplicationId="d1")
+    assert_response(reply, "SendMessage")
+    sequence = reply.text("SendMessageResult/SequenceNumber")
+    assert sequence.isdigit()
+    got = query(url, "ReceiveMessage", **{"AttributeName.1": "SequenceNumber", "AttributeName.2": "MessageGroupId"})
+    system = {a.findtext(q("Name")): a.findtext(q("Value"))
+              for a in got.all("ReceiveMessageResult/Message/Attribute")}
+    assert system == {"SequenceNumber": sequence, "MessageGroupId": "g"}
+
+
 def test_message_attributes_round_trip_in_form_and_xml(named_queue: tuple[str, str]) -> None:
     _, url = named_queue
     blob = bytes(range(200))
