@@ -97,9 +97,11 @@ class RawNode:
         self.raft.tick()
 
     def step(self, msg: Message) -> None:
-        """Deliver a message from a peer. Messages of another cluster incarnation or group are refused."""
+        """Deliver a message from a peer. Messages of another cluster incarnation or group, addressed to another node,
+        or without a term (local-only types) are refused and counted in ``rejected_messages``."""
         r = self.raft
-        if msg.cluster_id != r.cfg.cluster_id or msg.group_id != r.cfg.group_id or msg.term == 0:
+        if (msg.cluster_id != r.cfg.cluster_id or msg.group_id != r.cfg.group_id or msg.to != r.id
+                or msg.term == 0):
             self.rejected_messages += 1
             return
         r.step(msg)

@@ -122,12 +122,12 @@ def test_conf_change_rules() -> None:
         node.propose_conf_change(ConfChangeOp.PROMOTE, "n2")
 
 
-def test_messages_from_another_cluster_or_group_are_refused() -> None:
+def test_messages_from_another_cluster_group_or_addressee_are_refused() -> None:
     node, _ = single(Config("n1", cluster_id="c2", group_id=7))
     term = node.status().term
-    for cid, gid in [("c1", 7), ("c2", 8)]:
-        node.step(Message(MsgType.APP, "n2", "n1", term=term + 3, cluster_id=cid, group_id=gid))
-    assert node.rejected_messages == 2
+    for cid, gid, to in [("c1", 7, "n1"), ("c2", 8, "n1"), ("c2", 7, "n3")]:
+        node.step(Message(MsgType.APP, "n2", to, term=term + 3, cluster_id=cid, group_id=gid))
+    assert node.rejected_messages == 3
     assert node.status().term == term and node.status().role == Role.LEADER
 
 

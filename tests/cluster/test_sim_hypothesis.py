@@ -43,8 +43,8 @@ KEPT: list[tuple[int, NetParams, list[Step]]] = [
 ]
 
 
-def run(nodes: int, net: NetParams, script: list[Step]) -> list[str]:
-    sim = SimCluster(1, SimConfig(nodes=nodes, net=net))
+def run(nodes: int, net: NetParams, script: list[Step], interleave: float = 0.0) -> list[str]:
+    sim = SimCluster(1, SimConfig(nodes=nodes, net=net, interleave=interleave))
     ids = sim.ids
     for step in script:
         kind, args = step[0], step[1:]
@@ -81,6 +81,6 @@ def test_kept_schedules() -> None:
 
 
 @settings(max_examples=int(os.environ.get("RAFTMQ_HYPOTHESIS_EXAMPLES", "150")), deadline=None, derandomize=True)
-@given(st.sampled_from([3, 5]), nets, steps)
-def test_random_schedules(nodes: int, net: NetParams, script: list[Step]) -> None:
-    assert run(nodes, net, script) == []
+@given(st.sampled_from([3, 5]), nets, steps, st.sampled_from([0.0, 0.5]))
+def test_random_schedules(nodes: int, net: NetParams, script: list[Step], interleave: float) -> None:
+    assert run(nodes, net, script, interleave) == []
