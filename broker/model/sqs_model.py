@@ -96,15 +96,19 @@ from storage.changes import ChangeSink, TableReader
 
 MAX_TAGS = 50
 FIFO_GROUP_SCAN = 256  # messages of one group looked at per receive (bounds the work of one command)
+_NO_EXTRA = (None,) * (len(StoredMessage._fields) - 9)
 
 
 def pack_message(stored: StoredMessage, visible_at: int) -> bytes:
     """The ``messages`` row: the first nine StoredMessage fields, visible_at, then the later fields (trailing
     Nones dropped, so a standard message keeps the original compact layout)."""
-    extra = list(stored[9:])
-    while extra and extra[-1] is None:
-        extra.pop()
-    return codec.pack((*stored[:9], visible_at, *extra))
+    extra = stored[9:]
+    if extra == _NO_EXTRA:
+        return codec.pack((*stored[:9], visible_at))
+    trimmed = list(extra)
+    while trimmed[-1] is None:
+        trimmed.pop()
+    return codec.pack((*stored[:9], visible_at, *trimmed))
 
 
 def unpack_message(value: bytes) -> tuple[StoredMessage, int]:

@@ -4,8 +4,9 @@ Indexes (rebuilt from the tables at start-up, never persisted):
 - ``visible``: heap of seqs of messages that can be received, oldest first;
 - ``pending``: heap of (visible_at, seq) for delayed and in-flight messages, with lazy invalidation (an entry is
   live only while the message exists, is pending and still has that visible_at);
-- ``order``: heap of (retention start, seq), for expiry (the oldest live message is the first to expire; a message
-  moved in from a source queue keeps its original enqueue time, so arrival order is not expiry order);
+- ``order``: seqs in arrival order, which is retention order for every message sent here; ``late``: a heap of
+  (retention start, seq) for messages that arrived with an older retention start (moved in from another queue
+  keeping their enqueue time). The next to expire is the older of the two heads;
 - ``groups`` (FIFO queues only, instead of ``visible``): the message groups that can deliver, see ``sqs_fifo``;
 - counters per state, so the Approximate* attributes cost O(1) after ``advance``.
 """
@@ -27,8 +28,8 @@ PENDING = 1
 class Msg:
     """A message with its mutable delivery state."""
 
-    __slots__ = ("first_receive_ts", "receipt", "receive_count", "received_at", "seq", "state", "stored",
-                 "visible_at")
+    __slots__ = ("first_receive_ts", "receipt", "receive_count", "received_at", "retain_from", "seq", "state",
+                 "stored", "visible_at")
 
     def __init__(self, seq: int, stored: StoredMessage, visible_at: int) -> None:
         self.seq = seq
@@ -39,12 +40,8 @@ class Msg:
         self.receipt = 0  # log index of the latest receive (part of its receipt handle)
         self.received_at = 0
         self.state = PENDING
-
-    @property
-    def retain_from(self) -> int:
-        """When its retention period started (its enqueue time)."""
-        stored = self.stored
-        return stored.sent_ts if stored.enqueue_ts is None else stored.enqueue_ts
+        # when its retention period started: its enqueue time
+        self.retain_from = stored.sent_ts if stored.enqueue_ts is None else stored.enqueue_ts
 
 
 def _group(msg: Msg) -> str:
@@ -55,8 +52,9 @@ class Queue:
     """Settings, messages and indexes of one queue (account, name)."""
 
     __slots__ = ("account", "attempt_order", "attempts", "attributes", "content_dedup", "created_ts", "dedup",
-                 "dedup_by_group", "dedup_order", "delay_ms", "groups", "horizon", "last_purge_ts", "max_size",
-                 "messages", "modified_ts", "n_delayed", "n_inflight", "n_visible", "name", "order", "pending",
+                 "dedup_by_group", "dedup_order", "delay_ms", "groups", "horizon", "last_purge_ts", "late",
+                 "max_size", "messages", "modified_ts", "n_delayed", "n_inflight", "n_visible", "name", "order",
+                 "order_ts", "pending",
                  "queue_id", "queue_type", "redrive", "retention_ms", "tags", "visibility_s", "visible")
 
     def __init__(self, account: str, name: str, queue_id: int, queue_type: int, attributes: dict[str, str],
@@ -73,7 +71,9 @@ class Queue:
         self.messages: dict[int, Msg] = {}
         self.visible: list[int] = []
         self.pending: list[tuple[int, int]] = []
-        self.order: list[tuple[int, int]] = []
+        self.order: deque[int] = deque()
+        self.order_ts = 0  # retention start of the last message appended to ``order``
+        self.late: list[tuple[int, int]] = []
         self.groups = FifoGroups() if queue_type == QUEUE_TYPE_FIFO else None
         self.horizon = 0  # the latest time ``advance`` was called with (reads may run ahead of the log)
         # FIFO deduplication: key -> (message id, sequence number, expires); keys in expiry order
@@ -119,7 +119,11 @@ class Queue:
 
     def add(self, msg: Msg, now: int) -> None:
         self.messages[msg.seq] = msg
-        heapq.heappush(self.order, (msg.retain_from, msg.seq))
+        if msg.retain_from >= self.order_ts:
+            self.order.append(msg.seq)
+            self.order_ts = msg.retain_from
+        else:
+            heapq.heappush(self.late, (msg.retain_from, msg.seq))
         inflight = False
         if msg.visible_at <= now:
             msg.state = VISIBLE
@@ -142,7 +146,7 @@ class Queue:
         self._uncount(msg)
         if self.groups is not None:
             self.groups.touch(_group(msg), self.messages)
-        if len(self.order) > 2 * len(self.messages) + 1024:
+        if len(self.order) + len(self.late) > 2 * len(self.messages) + 1024:
             self._compact()
 
     def _uncount(self, msg: Msg) -> None:
@@ -202,8 +206,17 @@ class Queue:
         if self.groups is None:
             self.visible = [m.seq for m in self.messages.values() if m.state == VISIBLE]
             heapq.heapify(self.visible)
-        self.order = [(m.retain_from, m.seq) for m in self.messages.values()]
-        heapq.heapify(self.order)
+        if not self.late:
+            self.order = deque(self.messages)  # dict order is arrival order, here also retention order
+            return
+        self.order, self.order_ts, self.late = deque(), 0, []
+        for msg in self.messages.values():
+            if msg.retain_from >= self.order_ts:
+                self.order.append(msg.seq)
+                self.order_ts = msg.retain_from
+            else:
+                self.late.append((msg.retain_from, msg.seq))
+        heapq.heapify(self.late)
 
     def pop_visible(self) -> Msg | None:
         """The oldest visible message, taken off the visible heap (the caller makes it pending or removes it)."""
@@ -227,13 +240,21 @@ class Queue:
 
     def oldest(self) -> Msg | None:
         """The oldest live message (the next to expire)."""
+        messages = self.messages
         order = self.order
+        head: Msg | None = None
         while order:
-            msg = self.messages.get(order[0][1])
+            head = messages.get(order[0])
+            if head is not None:
+                break
+            order.popleft()
+        late = self.late
+        while late:
+            msg = messages.get(late[0][1])
             if msg is not None:
-                return msg
-            heapq.heappop(order)
-        return None
+                return msg if head is None or msg.retain_from < head.retain_from else head
+            heapq.heappop(late)
+        return head
 
     def has_deliverable(self, now: int) -> bool:
         """Whether a receive at ``now`` could return something (FIFO: some group is ready)."""
@@ -248,7 +269,8 @@ class Queue:
         self.messages = {}
         self.visible = []
         self.pending = []
-        self.order = []
+        self.order = deque()
+        self.late = []
         if self.groups is not None:
             self.groups.clear()
         self.n_visible = self.n_inflight = self.n_delayed = 0
