@@ -11,7 +11,10 @@ The runtime's loop (etcd's contract)::
         node.advance(rd)                                                            # 4. acknowledge
 
 Conf change entries in ``committed_entries`` take effect in ``advance`` (the core applies them itself), so the
-runtime only has to persist and apply them like any other entry.
+runtime only has to persist and apply them like any other entry. ``tick``/``step``/``propose`` may be called while
+a Ready is being persisted (between ``ready()`` and ``advance()``); ``ready()`` must not be called again before
+``advance()``. A snapshot for the runtime to send is read from ``LogStorage.snapshot()``; snapshots of the local
+state machine are the runtime's job (``create_snapshot(applied, node.conf_state, data)`` then ``compact``).
 """
 
 from __future__ import annotations
