@@ -27,12 +27,6 @@ class MsgType(enum.IntEnum):
     READ_INDEX_RESP = 11
 
 
-# Messages that are answers: a node must not bump its term on a rejected pre-vote answer etc.
-RESPONSE_TYPES = frozenset(
-    {MsgType.APP_RESP, MsgType.VOTE_RESP, MsgType.PRE_VOTE_RESP, MsgType.HEARTBEAT_RESP, MsgType.READ_INDEX_RESP}
-)
-
-
 @dataclass(frozen=True, slots=True)
 class SnapshotChunk:
     """One piece of an InstallSnapshot transfer; the receiver assembles pieces in offset order."""

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from cluster.core.errors import ProposalDropped
 from cluster.core.raft import Config
 from cluster.core.rawnode import RawNode, Ready
-from cluster.core.storage import CompactedError, MemoryStorage, UnavailableError
+from cluster.core.storage import CompactedError, UnavailableError
 from cluster.core.types import ConfChangeOp, ConfState, Entry, Role
 from cluster.sim.checker import Checker
 from cluster.sim.disk import SimDisk
@@ -355,6 +355,3 @@ class SimCluster:
                 last_try = t
         self.check.fail(f"no convergence within {max_ticks} ticks after healing")
 
-
-def storage_of(sim: SimCluster, nid: str) -> MemoryStorage:
-    return sim.nodes[nid].disk.live
