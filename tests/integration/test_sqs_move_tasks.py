@@ -174,6 +174,8 @@ def test_list_reports_a_running_task_and_cancel_stops_it_without_loss(sqs: Any, 
                                          MaxNumberOfMessagesPerSecond=1)["TaskHandle"]
     listed = tasks(sqs, dlq_arn)
     assert [t["Status"] for t in listed][:2] == ["RUNNING", "CANCELLED"], "newest first"
+    by_default = sqs.list_message_move_tasks(SourceArn=dlq_arn)["Results"]
+    assert [t.get("TaskHandle") for t in by_default] == [second], "MaxResults defaults to 1: the newest task"
     sqs.cancel_message_move_task(TaskHandle=second)
 
 

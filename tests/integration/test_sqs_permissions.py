@@ -16,7 +16,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.integration.conftest import both_protocols
-from tests.integration.helpers import error_code
+from tests.integration.helpers import error_code, http_status
 
 
 def policy_of(sqs: Any, url: str) -> dict[str, Any] | None:
@@ -89,6 +89,30 @@ def test_duplicate_and_unknown_labels_are_invalid_parameter_value(sqs: Any, queu
         sqs.remove_permission(QueueUrl=queue_url, Label="never-added")
     assert error_code(info.value) == "InvalidParameterValue"
     assert policy_of(sqs, queue_url) == before
+
+
+@both_protocols
+@pytest.mark.parametrize("action", ["CreateQueue", "DeleteQueue", "SetQueueAttributes", "AddPermission",
+                                    "RemovePermission"])
+def test_owner_only_actions_cannot_be_shared(sqs: Any, queue_url: str, action: str) -> None:
+    with pytest.raises(ClientError) as info:
+        sqs.add_permission(QueueUrl=queue_url, Label="owner-only", AWSAccountIds=["111122223333"], Actions=[action])
+    assert error_code(info.value) == "InvalidParameterValue"
+    assert f"SQS:{action}" in info.value.response["Error"]["Message"]
+    assert policy_of(sqs, queue_url) is None
+
+
+@both_protocols
+def test_more_than_seven_actions_in_a_statement_is_over_limit(sqs: Any, queue_url: str) -> None:
+    actions = ["SendMessage", "ReceiveMessage", "DeleteMessage", "ChangeMessageVisibility", "GetQueueAttributes",
+               "GetQueueUrl", "ListDeadLetterSourceQueues", "PurgeQueue"]
+    with pytest.raises(ClientError) as info:
+        sqs.add_permission(QueueUrl=queue_url, Label="many", AWSAccountIds=["111122223333"], Actions=actions)
+    assert error_code(info.value) == "OverLimit"
+    assert http_status(info.value) == 403
+    assert policy_of(sqs, queue_url) is None
+    sqs.add_permission(QueueUrl=queue_url, Label="seven", AWSAccountIds=["111122223333"], Actions=actions[:7])
+    assert len(as_set(statements(sqs, queue_url)["seven"]["Action"])) == 7
 
 
 @both_protocols
