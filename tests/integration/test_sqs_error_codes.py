@@ -3,10 +3,11 @@
 Each case is the smallest real call that provokes the error through botocore. The code checked is the one SDKs
 surface: the legacy Query code (``AWS.SimpleQueueService.NonExistentQueue``, ``QueueAlreadyExists``) over Query, and
 the same code over JSON, where botocore reads it from ``x-amzn-query-error`` (the model is ``awsQueryCompatible``).
-Cases for FIFO, dead-letter and move-task errors live in their own modules. Codes not provoked here, and why:
-OverLimit (needs 120,000 messages in flight), QueueDeletedRecently (RaftMQ allows reusing a name at once),
-RequestThrottled / InvalidSecurity / Kms* (no throttling, TLS policy or KMS), InvalidIdFormat (retired by AWS),
-UnsupportedOperation (only for features not built yet). EmptyBatchRequest is covered in ``test_sqs_messages``.
+Errors of FIFO, dead-letter, move-task and permission operations (ResourceNotFoundException, OverLimit, FIFO's
+MissingParameter ...) are checked over both protocols in their own modules; EmptyBatchRequest in ``test_sqs_messages``.
+Codes provoked nowhere, and why: QueueDeletedRecently (RaftMQ allows reusing a name at once), RequestThrottled /
+InvalidSecurity / Kms* (no throttling, TLS policy or KMS), InvalidIdFormat (retired by AWS), UnsupportedOperation
+(only for features not built).
 """
 
 from __future__ import annotations
