@@ -48,6 +48,7 @@ from broker.model.kinesis_commands import (
     UpdateStreamMode,
 )
 from broker.model.kinesis_errors import (
+    ExpiredNextTokenException,
     InvalidArgumentException,
     ProvisionedThroughputExceededException,
     ResourceInUseException,
@@ -75,6 +76,7 @@ log = logging.getLogger(__name__)
 Handler = Callable[[dict[str, Any], RequestContext], Awaitable[dict[str, Any]]]
 
 MAX_PUT_RECORDS_BYTES = 5 << 20
+LIST_SHARDS_TOKEN_MS = 300_000  # a ListShards NextToken is good for 300 seconds, as AWS documents
 SUBSCRIBE_BATCH = 10_000  # records per SubscribeToShardEvent at most
 SUBSCRIBE_BYTES = 1 << 20  # and about 1 MiB
 MIN_RETENTION_HOURS = 24
@@ -369,7 +371,9 @@ class KinesisService:
         if token is not None:
             if params.get("StreamName") is not None or params.get("StreamARN") is not None:
                 raise InvalidArgumentException("NextToken and StreamName cannot be provided together.")
-            account, name, after, filter_ = _decode_token(token, "NextToken")
+            account, name, after, filter_, issued = _decode_token(token, "NextToken")
+            if self._rep.now_ms() - issued > LIST_SHARDS_TOKEN_MS:
+                raise ExpiredNextTokenException("The pagination token passed to the operation is expired.")
             if params.get("ShardFilter") is not None:
                 raise InvalidArgumentException("NextToken and ShardFilter cannot be provided together.")
         else:
@@ -384,7 +388,7 @@ class KinesisService:
         page = shards[:limit]
         out: dict[str, Any] = {"Shards": [render.shard(s) for s in page]}
         if len(shards) > limit:
-            out["NextToken"] = _encode_token([account, name, page[-1].id, filter_])
+            out["NextToken"] = _encode_token([account, name, page[-1].id, filter_, self._rep.now_ms()])
         return out
 
     async def split_shard(self, params: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:

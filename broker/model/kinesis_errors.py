@@ -29,6 +29,10 @@ class ExpiredIteratorException(BrokerError):
     code = "ExpiredIteratorException"
 
 
+class ExpiredNextTokenException(BrokerError):
+    code = "ExpiredNextTokenException"
+
+
 class ProvisionedThroughputExceededException(BrokerError):
     code = "ProvisionedThroughputExceededException"
 

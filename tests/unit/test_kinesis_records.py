@@ -256,6 +256,10 @@ def test_list_shards_pagination_and_filters(env: Env) -> None:
     with pytest.raises(ClientError) as exc:
         env.client.list_shards(StreamName="s", NextToken=page["NextToken"])
     assert _error(exc)[0] == "InvalidArgumentException"
+    env.advance(300_001)
+    with pytest.raises(ClientError) as exc:
+        env.client.list_shards(NextToken=page["NextToken"])
+    assert _error(exc) == ("ExpiredNextTokenException", "The pagination token passed to the operation is expired.")
     assert [s["ShardId"] for s in env.client.list_shards(StreamName="s", ExclusiveStartShardId="shardId-000000000000")[
         "Shards"]] == ["shardId-000000000001", "shardId-000000000002"]
     before_split = datetime.fromtimestamp(env.rep.now_ms() / 1000, UTC)
