@@ -4,6 +4,11 @@ Stateless input rules are checked here, before proposing, so bad input never rea
 depends on queue state is decided by the model in ``apply``. Reads go through ``read_barrier`` and the model's read
 methods. ReceiveMessage proposes a command only when the model says a message is visible, and otherwise long-polls
 on the Notifier (woken after a durable send) or until the next delayed/in-flight message becomes visible.
+
+Decisions where AWS is unclear: ReceiveMessage ignores AttributeNames / MessageSystemAttributeNames it does not
+know (as AWS does: the names are an enum in the model, but unknown ones are not reported as errors); it ignores
+ReceiveRequestAttemptId on standard queues. QueueDeletedRecently is never raised (see ``sqs_model``). The
+maintenance loop runs expiry sweeps and the steps of running message move tasks, each step a replicated command.
 """
 
 from __future__ import annotations
@@ -325,11 +330,12 @@ class SqsService:
         deadline = loop.time() + wait
         account, name = command.account, command.name
         key = sqs_wake_key(account, name)
+        retry = command.attempt_id is not None  # a retried attempt may be answered although nothing is visible
         while True:
             now = self._rep.now_ms()
             if self._model.has_visible(account, name, now) or (
-                    command.attempt_id is not None and self._model.has_attempt(account, name, command.attempt_id,
-                                                                              now)):
+                    retry and self._model.has_attempt(account, name, str(command.attempt_id), now)):
+                retry = False
                 received: list[Any] = await self._propose(command)
                 if received:
                     return received

@@ -10,6 +10,7 @@ from broker.model.commands import (
     CancelMoveTask,
     ChangeVisibility,
     DeleteQueue,
+    ExpireMessages,
     MoveMessages,
     RemovePermission,
     SetQueueAttributes,
@@ -17,7 +18,7 @@ from broker.model.commands import (
 )
 from broker.model.sqs_movetask import CANCELLED, COMPLETED, FAILED, RUNNING
 from broker.model.sqs_validation import check_redrive_policy
-from tests.unit.test_model_sqs import ACCOUNT, ModelHarness, receive
+from tests.unit.test_model_sqs import ACCOUNT, T0, ModelHarness, receive
 
 ARN = "arn:aws:sqs:us-east-1:000000000000:"
 
@@ -45,6 +46,22 @@ def test_message_moves_to_the_dlq_at_the_receive_that_exceeds_max_receive_count(
     assert moved.message.message_id == "id-0-m" and moved.message.body == "m" and moved.receive_count == 1
     assert moved.message.sent_ts == sent_ts and moved.message.dlq_source == f"{ACCOUNT}/src"
     assert h.model.queues[(ACCOUNT, "src")].messages == {}
+    assert h.restored().snapshot() == h.model.snapshot()
+
+
+def test_a_dead_letter_expires_by_its_original_enqueue_time_before_newer_messages() -> None:
+    h = ModelHarness()
+    h.create("dlq", MessageRetentionPeriod="60")
+    h.create("src", RedrivePolicy=redrive("dlq", 1))
+    h.send("src", "old")
+    h.advance(50_000)
+    h.send("dlq", "new")
+    assert len(receive(h, "src", timeout=0)) == 1
+    assert receive(h, "src") == []  # "old" moves to the DLQ, keeping its enqueue time
+    assert h.model.next_expiry_ms() == T0 + 60_000
+    h.advance(10_000)
+    assert h.run(ExpireMessages()) == 1
+    assert [m.stored.body for m in h.model.queues[(ACCOUNT, "dlq")].messages.values()] == ["new"]
     assert h.restored().snapshot() == h.model.snapshot()
 
 

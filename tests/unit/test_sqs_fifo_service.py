@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from broker.model import errors
+from broker.model.commands import ReceiveMessages
 from tests.unit.test_sqs_service import ENDPOINT, Env
 
 FURL = f"{ENDPOINT}/000000000000/f.fifo"
@@ -78,3 +79,14 @@ async def test_fifo_send_receive_dedup_and_attempts(env: Env) -> None:
                            ReceiveRequestAttemptId="r1")
     assert again == got  # the retry gets the same messages and receipt handles, though they are in flight
     assert await env.call("ReceiveMessage", QueueUrl=FURL, ReceiveRequestAttemptId="r2") == {}
+
+
+async def test_a_stale_attempt_id_long_polls_instead_of_spinning(env: Env) -> None:
+    await fifo(env, ContentBasedDeduplication="true")
+    await env.call("SendMessage", QueueUrl=FURL, MessageBody="x", MessageGroupId="g")
+    (msg,) = (await env.call("ReceiveMessage", QueueUrl=FURL, ReceiveRequestAttemptId="a"))["Messages"]
+    await env.call("DeleteMessage", QueueUrl=FURL, ReceiptHandle=msg["ReceiptHandle"])
+    receives: list[object] = []
+    env.rep.on_apply = lambda command: receives.append(command) if isinstance(command, ReceiveMessages) else None
+    got = await env.call("ReceiveMessage", QueueUrl=FURL, ReceiveRequestAttemptId="a", WaitTimeSeconds=1)
+    assert got == {} and len(receives) == 1  # one proposal for the retry, then an idle wait
