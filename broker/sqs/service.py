@@ -502,6 +502,7 @@ class SqsService:
         running message move tasks at their rates; run until ``stop``."""
         interval = self._config.maintenance_interval_s
         while not stop.is_set():
+            self._task_started.clear()  # a task started from here on wakes the pause below
             due = self._model.next_expiry_ms()
             now = self._rep.now_ms()
             if due is not None and due <= now:
@@ -516,7 +517,6 @@ class SqsService:
             pause = interval if due is None or due <= now else min(interval, (due - now) / 1000 + 0.001)
             if task_due is not None:
                 pause = min(pause, max(0.0, (task_due - self._rep.now_ms()) / 1000 + 0.001))
-            self._task_started.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(_first(stop.wait(), self._task_started.wait()), pause)
 

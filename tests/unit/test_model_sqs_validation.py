@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from broker.model import errors
 from broker.model.sqs_md5 import md5_of_attributes, md5_of_body
 from broker.model.sqs_validation import (
+    arn_queue,
     attributes_size,
     check_attribute_names,
     check_batch_ids,
     check_body,
     check_delay,
+    check_fifo_id,
     check_max_messages,
     check_message_attributes,
     check_queue_attributes,
     check_queue_name,
+    check_redrive_allow_policy,
+    check_redrive_policy,
     check_visibility_timeout,
     check_wait_time,
 )
@@ -154,3 +160,66 @@ def test_md5s_as_aws_computes_them() -> None:
     two = (("b", "Binary", None, b"\x01"), ("a", "String", "x", None))
     assert md5_of_attributes(two) == md5_of_attributes(tuple(reversed(two)))  # order-independent
     assert md5_of_attributes((("a", "String", "x", None),)) != md5_of_attributes((("a", "Binary", None, b"x"),))
+
+
+DLQ_ARN = "arn:aws:sqs:us-east-1:000000000000:dlq"
+
+
+@pytest.mark.parametrize("count", [1, "7", " 1000", 1000])
+def test_redrive_policy_accepts_string_or_number_counts(count: object) -> None:
+    canonical = check_redrive_policy(json.dumps({"maxReceiveCount": count, "deadLetterTargetArn": DLQ_ARN}))
+    assert json.loads(canonical) == {"deadLetterTargetArn": DLQ_ARN, "maxReceiveCount": int(str(count))}
+    assert canonical.startswith('{"deadLetterTargetArn"')  # one canonical form: CreateQueue compares it
+
+
+@pytest.mark.parametrize(("policy", "reason"), [
+    ("[1]", "not a valid JSON map"), ("{", "not a valid JSON map"),
+    (json.dumps({"maxReceiveCount": 1}), "mandatory attribute: deadLetterTargetArn"),
+    (json.dumps({"deadLetterTargetArn": DLQ_ARN}), "mandatory attribute: maxReceiveCount"),
+    (json.dumps({"deadLetterTargetArn": DLQ_ARN, "maxReceiveCount": 0}), "valid values are from 1 to 1000"),
+    (json.dumps({"deadLetterTargetArn": DLQ_ARN, "maxReceiveCount": True}), "valid values are from 1 to 1000"),
+    (json.dumps({"deadLetterTargetArn": "dlq", "maxReceiveCount": 1}), "deadLetterTargetArn"),
+    (json.dumps({"deadLetterTargetArn": DLQ_ARN, "maxReceiveCount": 1, "x": 1}), "found: x"),
+])
+def test_redrive_policy_errors(policy: str, reason: str) -> None:
+    with pytest.raises(errors.InvalidParameterValue, match="parameter RedrivePolicy is invalid") as info:
+        check_redrive_policy(policy)
+    assert reason in info.value.message
+
+
+def test_redrive_allow_policy() -> None:
+    assert check_redrive_allow_policy('{"redrivePermission": "denyAll"}') == '{"redrivePermission":"denyAll"}'
+    by_queue = {"redrivePermission": "byQueue", "sourceQueueArns": [DLQ_ARN] * 10}
+    assert json.loads(check_redrive_allow_policy(json.dumps(by_queue))) == by_queue
+    for bad in ({"redrivePermission": "some"}, {"redrivePermission": "byQueue"},
+                {"redrivePermission": "byQueue", "sourceQueueArns": [DLQ_ARN] * 11},
+                {"redrivePermission": "byQueue", "sourceQueueArns": ["not-an-arn"]},
+                {"redrivePermission": "allowAll", "sourceQueueArns": [DLQ_ARN]}):
+        with pytest.raises(errors.InvalidParameterValue, match="RedriveAllowPolicy"):
+            check_redrive_allow_policy(json.dumps(bad))
+
+
+def test_fifo_attributes_only_on_fifo_queues() -> None:
+    got = check_queue_attributes({"FifoQueue": "TRUE", "ContentBasedDeduplication": "True",
+                                  "DeduplicationScope": "messageGroup",
+                                  "FifoThroughputLimit": "perMessageGroupId"}, creating=True, fifo=True)
+    assert got == {"FifoQueue": "true", "ContentBasedDeduplication": "true", "DeduplicationScope": "messageGroup",
+                   "FifoThroughputLimit": "perMessageGroupId"}
+    with pytest.raises(errors.InvalidAttributeName):
+        check_queue_attributes({"DeduplicationScope": "queue"}, creating=True)
+    with pytest.raises(errors.InvalidAttributeName):
+        check_queue_attributes({"FifoQueue": "true"}, creating=False, fifo=True)
+    with pytest.raises(errors.InvalidAttributeValue):
+        check_queue_attributes({"FifoQueue": "yes"}, creating=True)
+    with pytest.raises(errors.InvalidAttributeValue):
+        check_queue_attributes({"DeduplicationScope": "Queue"}, creating=True, fifo=True)
+
+
+def test_fifo_ids_and_arns() -> None:
+    assert check_fifo_id("MessageGroupId", "a-Z_0.9!~{}") == "a-Z_0.9!~{}"
+    assert check_fifo_id("MessageGroupId", None) is None
+    for bad in ("", "x" * 129, "a b", "é", 5):
+        with pytest.raises(errors.InvalidParameterValue, match="MessageGroupId"):
+            check_fifo_id("MessageGroupId", bad)
+    assert arn_queue(DLQ_ARN) == ("000000000000", "dlq")
+    assert arn_queue("arn:aws:sns:us-east-1:000000000000:t") is None
