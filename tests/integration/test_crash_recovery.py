@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import BotoCoreError, ClientError
 
-from tests.integration.conftest import make_client
+from tests.integration.conftest import make_client, make_sqs_client
 from tests.integration.server import RaftMQServer
 
 IN_FLIGHT_TIMEOUT = 6  # seconds; long enough that a restart (≈1 s) finishes well before in-flight messages return
@@ -183,4 +183,34 @@ def test_kill_9_under_concurrent_senders_loses_no_acknowledged_send(crash_server
     assert not lost, f"{len(lost)} of {len(acked)} acknowledged sends lost, e.g. {lost[:3]}"
     assert set(by_id.values()) <= attempted, "a message nobody sent appeared"
     assert all(r.receive_count == 1 for r in received)
+    crash_server.stop()
+
+
+def test_kill_9_keeps_fifo_deduplication_group_blocking_and_sequence(crash_server: RaftMQServer) -> None:
+    """FIFO state is replicated state too: after a hard kill a duplicate send inside the 5-minute window is still
+    answered with the original MessageId and not enqueued, a group whose message was in flight stays blocked, and
+    sequence numbers keep increasing."""
+    sqs = make_sqs_client(crash_server.endpoint)
+    name = f"crash-fifo-{uuid.uuid4().hex[:8]}.fifo"
+    url = sqs.create_queue(QueueName=name, Attributes={"FifoQueue": "true"})["QueueUrl"]
+    sent = {body: sqs.send_message(QueueUrl=url, MessageBody=body, MessageGroupId=body[0],
+                                   MessageDeduplicationId=f"d-{body}")
+            for body in ("a1", "a2", "b1")}
+    in_flight = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1, VisibilityTimeout=120)["Messages"]
+    assert [m["Body"] for m in in_flight] == ["a1"]
+
+    crash_server.kill9()
+    crash_server.start()
+    sqs = make_sqs_client(crash_server.endpoint)
+    url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+    duplicate = sqs.send_message(QueueUrl=url, MessageBody="a1 again", MessageGroupId="a",
+                                 MessageDeduplicationId="d-a1")
+    assert duplicate["MessageId"] == sent["a1"]["MessageId"]
+    assert duplicate["SequenceNumber"] == sent["a1"]["SequenceNumber"]
+    attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert (attrs["ApproximateNumberOfMessages"], attrs["ApproximateNumberOfMessagesNotVisible"]) == ("2", "1")
+    got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=120)["Messages"]
+    assert [m["Body"] for m in got] == ["b1"], "group a must stay blocked while a1 is in flight"
+    later = sqs.send_message(QueueUrl=url, MessageBody="b2", MessageGroupId="b", MessageDeduplicationId="d-b2")
+    assert int(later["SequenceNumber"]) > max(int(r["SequenceNumber"]) for r in sent.values())
     crash_server.stop()

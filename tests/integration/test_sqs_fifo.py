@@ -292,6 +292,7 @@ def test_a_message_that_returns_is_delivered_before_the_rest_of_its_group(sqs: A
     assert again[0]["Attributes"]["ApproximateReceiveCount"] == "2"
 
 
+@both_protocols
 def test_concurrent_consumers_see_every_group_in_order(sqs: Any, sqs_factory: ClientFactory,
                                                        fifo_queue: FifoFactory) -> None:
     """Four consumers receive and delete; each logs what it got BEFORE deleting it, so with the group rule the
