@@ -9,7 +9,6 @@ ever returned and a replay from one position returns the same records.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import logging
 import os
@@ -23,6 +22,14 @@ from broker.kinesis import render
 from broker.kinesis.arns import is_consumer_arn, parse_consumer_arn, parse_stream_arn
 from broker.kinesis.config import KinesisConfig
 from broker.kinesis.iterators import Position, check_fresh, decode_iterator, encode_iterator
+from broker.kinesis.params import (
+    check_tags,
+    decode_token,
+    encode_token,
+    filter_wire,
+    filtered,
+    parse_hash_key,
+)
 from broker.kinesis.records import first_at_or_after, read_records
 from broker.kinesis.throttle import ShardThrottle
 from broker.model import errors
@@ -58,7 +65,6 @@ from broker.model.kinesis_errors import (
     stream_not_found,
 )
 from broker.model.kinesis_keys import (
-    HASH_MAX,
     parse_sequence_number,
     partition_hash,
     sequence_base,
@@ -183,7 +189,7 @@ class KinesisService:
                 raise errors.BrokerError(
                     f"This request would exceed the ON_DEMAND stream limit of {self._config.on_demand_stream_limit}"
                     f" for the account {self._account(ctx)}.", code="LimitExceededException")
-        tags = _check_tags(params.get("Tags") or {})
+        tags = check_tags(params.get("Tags") or {})
         await self._propose(CreateStream(
             self._account(ctx), name, ctx.region or self._config.region, count or 0, mode,
             tuple(sorted(tags.items())), os.urandom(32), self._config.status_delay_ms, self._config.shard_limit,
@@ -215,7 +221,7 @@ class KinesisService:
         token = params.get("NextToken")
         after = params.get("ExclusiveStartStreamName")
         if token is not None:
-            after = _decode_token(token, "NextToken")[0]
+            after = decode_token(token, "NextToken")[0]
         await self._rep.read_barrier()
         streams = self._model.list_streams(self._account(ctx))
         if after is not None:
@@ -224,7 +230,7 @@ class KinesisService:
         out: dict[str, Any] = {"StreamNames": [s.name for s in page], "HasMoreStreams": len(streams) > limit,
                                "StreamSummaries": [render.stream_summary(s) for s in page]}
         if len(streams) > limit:
-            out["NextToken"] = _encode_token([page[-1].name])
+            out["NextToken"] = encode_token([page[-1].name])
         return out
 
     async def describe_limits(self, params: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
@@ -267,7 +273,7 @@ class KinesisService:
 
     async def add_tags(self, params: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
         account, name = self._target(params, ctx)
-        tags = _check_tags(params["Tags"])
+        tags = check_tags(params["Tags"])
         await self._propose(TagStream(account, name, tuple(sorted(tags.items()))))
         return {}
 
@@ -292,7 +298,7 @@ class KinesisService:
 
     async def tag_resource(self, params: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
         account, name = self._resource(params["ResourceARN"])
-        tags = _check_tags(params["Tags"])
+        tags = check_tags(params["Tags"])
         await self._propose(TagStream(account, name, tuple(sorted(tags.items()))))
         return {}
 
@@ -371,7 +377,7 @@ class KinesisService:
         if token is not None:
             if params.get("StreamName") is not None or params.get("StreamARN") is not None:
                 raise InvalidArgumentException("NextToken and StreamName cannot be provided together.")
-            account, name, after, filter_, issued = _decode_token(token, "NextToken")
+            account, name, after, filter_, issued = decode_token(token, "NextToken")
             if self._rep.now_ms() - issued > LIST_SHARDS_TOKEN_MS:
                 raise ExpiredNextTokenException("The pagination token passed to the operation is expired.")
             if params.get("ShardFilter") is not None:
@@ -379,21 +385,21 @@ class KinesisService:
         else:
             account, name = self._target(params, ctx)
             after = params.get("ExclusiveStartShardId")
-            filter_ = _filter_wire(params.get("ShardFilter"))
+            filter_ = filter_wire(params.get("ShardFilter"))
         await self._rep.read_barrier()
         stream = self._model.stream(account, name)
-        shards = _filtered(stream, filter_, self._rep.now_ms())
+        shards = filtered(stream, filter_, self._rep.now_ms())
         if after is not None:
             shards = [s for s in shards if s.id > after]
         page = shards[:limit]
         out: dict[str, Any] = {"Shards": [render.shard(s) for s in page]}
         if len(shards) > limit:
-            out["NextToken"] = _encode_token([account, name, page[-1].id, filter_, self._rep.now_ms()])
+            out["NextToken"] = encode_token([account, name, page[-1].id, filter_, self._rep.now_ms()])
         return out
 
     async def split_shard(self, params: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
         account, name = self._target(params, ctx)
-        new = _hash_key(params["NewStartingHashKey"], "NewStartingHashKey")
+        new = parse_hash_key(params["NewStartingHashKey"], "NewStartingHashKey")
         await self._propose(SplitShard(account, name, params["ShardToSplit"], new, self._config.status_delay_ms,
                                        self._config.shard_limit))
         return {}
@@ -423,7 +429,7 @@ class KinesisService:
                 f"1 validation error detected: Value at '{where}data' failed to satisfy constraint: Member must "
                 f"have length less than or equal to {max_bytes}")
         explicit = raw.get("ExplicitHashKey")
-        hash_key = partition_hash(key) if explicit is None else _hash_key(explicit, "ExplicitHashKey")
+        hash_key = partition_hash(key) if explicit is None else parse_hash_key(explicit, "ExplicitHashKey")
         return PutEntry(key, hash_key, data)
 
     async def _writable(self, account: str, name: str) -> Stream:
@@ -621,7 +627,7 @@ class KinesisService:
     async def list_consumers(self, params: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
         token = params.get("NextToken")
         account, name = parse_stream_arn(params["StreamARN"])
-        after = _decode_token(token, "NextToken")[0] if token is not None else None
+        after = decode_token(token, "NextToken")[0] if token is not None else None
         limit = params.get("MaxResults") or 100
         await self._rep.read_barrier()
         stream = self._model.stream(account, name)
@@ -631,7 +637,7 @@ class KinesisService:
         page = consumers[:limit]
         out: dict[str, Any] = {"Consumers": [render.consumer(stream, c) for c in page]}
         if len(consumers) > limit:
-            out["NextToken"] = _encode_token([page[-1].name])
+            out["NextToken"] = encode_token([page[-1].name])
         return out
 
     async def deregister_consumer(self, params: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
@@ -769,66 +775,3 @@ def _sequence_base(stream: Stream, index: int) -> int:
 
 def _sequence(stream: Stream, index: int, counter: int, arrival_ms: int) -> str:
     return str(_sequence_base(stream, index) | counter << 48 | arrival_ms)
-
-
-def _filter_wire(raw: dict[str, Any] | None) -> list[Any] | None:
-    if raw is None:
-        return None
-    kind = raw["Type"]
-    shard = raw.get("ShardId")
-    when = raw.get("Timestamp")
-    if kind == "AFTER_SHARD_ID" and shard is None:
-        raise InvalidArgumentException("ShardFilter of type AFTER_SHARD_ID requires a ShardId.")
-    if kind in ("AT_TIMESTAMP", "FROM_TIMESTAMP") and when is None:
-        raise InvalidArgumentException(f"ShardFilter of type {kind} requires a Timestamp.")
-    return [kind, shard, int(when.timestamp() * 1000) if when is not None else None]
-
-
-def _filtered(stream: Stream, filter_: list[Any] | None, now_ms: int) -> list[Shard]:
-    shards = list(stream.shards.values())
-    if filter_ is None:
-        return shards
-    kind, shard_id, ts = filter_
-    if kind == "AFTER_SHARD_ID":
-        return [s for s in shards if s.id > shard_id]
-    if kind == "AT_LATEST":
-        return [s for s in shards if s.is_open]
-    if kind == "FROM_TRIM_HORIZON":
-        return shards
-    if kind == "AT_TRIM_HORIZON":
-        ts = max(now_ms - stream.retention_ms, stream.created_ts)
-    if kind in ("AT_TIMESTAMP", "AT_TRIM_HORIZON"):
-        return [s for s in shards if s.created_ts <= max(ts, stream.created_ts)
-                and (s.closed_ts is None or s.closed_ts > ts)]
-    return [s for s in shards if s.closed_ts is None or s.closed_ts >= ts]  # FROM_TIMESTAMP
-
-
-def _hash_key(text: str, member: str) -> int:
-    value = int(text)
-    if value > HASH_MAX:
-        raise InvalidArgumentException(
-            f"Invalid {member}. {member} must be in the range: [0, 2^128-1]. Specified value was {text}")
-    return value
-
-
-def _check_tags(tags: dict[str, Any]) -> dict[str, str]:
-    for key, value in tags.items():
-        if not 1 <= len(key) <= 128 or len(value) > 256:
-            raise InvalidArgumentException(f"Tag {key!r} is invalid: keys are 1-128 and values 0-256 characters.")
-    if len(tags) > 50:
-        raise InvalidArgumentException("A stream can have at most 50 tags.")
-    return dict(tags)
-
-
-def _encode_token(parts: list[Any]) -> str:
-    return base64.urlsafe_b64encode(orjson.dumps(parts)).decode("ascii")
-
-
-def _decode_token(token: str, member: str) -> list[Any]:
-    try:
-        parts = orjson.loads(base64.urlsafe_b64decode(token.encode()))
-    except (ValueError, orjson.JSONDecodeError):
-        raise InvalidArgumentException(f"{member} is invalid.") from None
-    if not isinstance(parts, list) or not parts:
-        raise InvalidArgumentException(f"{member} is invalid.")
-    return parts
