@@ -522,6 +522,10 @@ class RaftReplicator:
                 for p, (index, term) in zip(chunk, positions, strict=True):
                     self._await_position(p.fut, index, term, deadline)
                 chunk = []
+        except asyncio.CancelledError:  # stopping: these are in no list that stop() fails
+            for p in chunk + todo:
+                _settle(p.fut, exc=ReplicatorClosed("replicator stopped"))
+            raise
         except NotLeader:
             self._retry_later(chunk + todo)  # refused: nothing of this chunk was appended
         except grpc.aio.AioRpcError as exc:

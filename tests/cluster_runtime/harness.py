@@ -136,8 +136,19 @@ class Cluster:
         deadline = loop.time() + timeout
         while not predicate():
             if loop.time() > deadline:
-                raise AssertionError(f"timed out waiting for {what or predicate}")
+                raise AssertionError(f"timed out waiting for {what or predicate}; {self.describe()}")
             await asyncio.sleep(0.02)
+
+    def describe(self) -> str:
+        """Every live node's view, for failure messages."""
+        parts = []
+        for n in self.live():
+            st = n.rep.status()
+            parts.append(f"{n.node_id}: {st.role} term={st.term} leader={st.leader} commit={st.commit} "
+                         f"applied={st.applied} last={st.last_index} voters={','.join(st.voters)} "
+                         f"pending={len(n.rep._pending)} waiters={len(n.rep._waiters)} "
+                         f"forwards={len(n.rep._forwards)} peers={n.rep.transport.stats()}")
+        return " | ".join(parts)
 
     async def leader(self, among: list[str] | None = None, timeout: float = 10.0) -> Node:
         """The one node that leads (and that every other live node in ``among`` follows)."""

@@ -9,11 +9,17 @@ from dataclasses import replace
 from pathlib import Path
 from typing import cast
 
+import grpc
 import pytest
 
 from cluster.api import NotLeader
-from cluster.forwarding import AdminClient, AdminError
-from tests.cluster_runtime.harness import FAST, Cluster
+from cluster.core.messages import Message, MsgType
+from cluster.forwarding import AdminClient, AdminError, pb_grpc
+from cluster.local import ReplicatorClosed
+from cluster.runtime import RaftReplicator
+from proto.cluster.v1 import transport_pb2 as pb
+from storage.lmdb_store import LmdbStore
+from tests.cluster_runtime.harness import FAST, Cluster, ListMachine
 
 IDS = ["n1", "n2", "n3"]
 
@@ -220,3 +226,34 @@ async def test_a_one_node_raft_cluster_commits_alone_and_survives_restart(tmp_pa
         assert await node.rep.propose_and_wait(b"again") == (node.rep.log.last_index(), b"again")
     finally:
         await c.stop()
+
+
+async def test_stopping_during_a_forward_fails_its_proposals_instead_of_stranding_them(tmp_path: Path) -> None:
+    arrived, hold = asyncio.Event(), asyncio.Event()
+
+    class HangingLeader:
+        async def Forward(self, request: pb.ForwardRequest, context: object) -> pb.ForwardResponse:
+            arrived.set()
+            await hold.wait()
+            return pb.ForwardResponse(rejected=True)
+
+    server = grpc.aio.server()
+    port = server.add_insecure_port("127.0.0.1:0")
+    pb_grpc.add_RaftForwardServicer_to_server(HangingLeader(), server)
+    await server.start()
+    store = LmdbStore(str(tmp_path / "n1"))
+    rep = RaftReplicator(store, ListMachine(), replace(FAST, node_id="n1", peers={
+        "n1": "127.0.0.1:1", "n2": f"127.0.0.1:{port}"}))
+    rep.start()
+    try:
+        # n2 makes itself known as leader; n1 forwards to it, and n2 never answers.
+        rep._on_messages([Message(MsgType.HEARTBEAT, "n2", "n1", term=1, cluster_id=FAST.cluster_id)])
+        proposal = asyncio.create_task(rep.propose_and_wait(b"stranded?"))
+        await asyncio.wait_for(arrived.wait(), 5)
+        await rep.stop()
+        with pytest.raises(ReplicatorClosed):
+            await asyncio.wait_for(proposal, 1)
+    finally:
+        hold.set()
+        await server.stop(None)
+        store.close()
