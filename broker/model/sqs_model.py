@@ -29,7 +29,6 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
-import hashlib
 import heapq
 import itertools
 import json
@@ -50,7 +49,6 @@ from broker.model.commands import (
     PurgeQueue,
     ReceiveMessages,
     RemovePermission,
-    SendEntry,
     SendMessages,
     SetQueueAttributes,
     StartMoveTask,
@@ -58,14 +56,10 @@ from broker.model.commands import (
     UntagQueue,
 )
 from broker.model.sqs_keys import (
-    ATTEMPTS,
-    DEDUP,
     MESSAGES,
     MOVETASKS,
     MSGSTATE,
     QUEUES,
-    attempt_key,
-    dedup_key,
     make_receipt_handle,
     message_key,
     message_key_from,
@@ -77,7 +71,6 @@ from broker.model.sqs_movetask import CANCELLED, COMPLETED, FAILED, MAX_TASKS_PE
 from broker.model.sqs_policy import add_statement, remove_statement
 from broker.model.sqs_queue import VISIBLE, Msg, Queue
 from broker.model.sqs_types import (
-    DEDUP_WINDOW_MS,
     MAX_IN_FLIGHT,
     MAX_LIST_QUEUES,
     MAX_MOVES_PER_COMMAND,
@@ -91,6 +84,15 @@ from broker.model.sqs_types import (
     StoredMessage,
 )
 from broker.model.sqs_validation import DEFAULT_ATTRIBUTES, arn_queue, check_fifo_settings
+from broker.model.sqs_windows import (
+    deduplicate,
+    drop_windows,
+    expire_attempts,
+    expire_dedup,
+    record_attempt,
+    repeat_attempt,
+    restore_windows,
+)
 from storage import codec
 from storage.changes import ChangeSink, TableReader
 
@@ -210,10 +212,7 @@ class SqsModel:
     def _delete_queue(self, cmd: DeleteQueue, meta: Meta, changes: ChangeSink) -> object:
         q = self._queue(cmd.account, cmd.name)
         self._drop_messages(q, changes)
-        for group, dedup_id in q.dedup:
-            changes.delete(DEDUP, dedup_key(q.queue_id, group, dedup_id))
-        for attempt_id in q.attempts:
-            changes.delete(ATTEMPTS, attempt_key(q.queue_id, attempt_id))
+        drop_windows(q, changes)
         del self.queues[(q.account, q.name)]
         del self.by_id[q.queue_id]
         changes.delete(QUEUES, queue_key(q.account, q.name))
@@ -301,7 +300,7 @@ class SqsModel:
         woke = False
         fifo = q.fifo
         if fifo:
-            self._expire_dedup(q, ts, changes)
+            expire_dedup(q, ts, changes)
         for position, e in enumerate(cmd.entries):
             if e.size > q.max_size:
                 results.append(errors.InvalidParameterValue(
@@ -311,7 +310,7 @@ class SqsModel:
             stored = StoredMessage(e.message_id, e.body, e.attributes, e.md5_body, e.md5_attributes, ts,
                                    cmd.sender_id, e.system_attributes, e.md5_system_attributes, e.group_id)
             if fifo:
-                outcome = self._deduplicate(q, e, stored, seq, ts, changes)
+                outcome = deduplicate(q, e, stored, seq, ts, changes)
                 results.append(outcome)
                 if not isinstance(outcome, StoredMessage):
                     continue
@@ -326,47 +325,6 @@ class SqsModel:
         if woke:
             self.wakeups.add((q.account, q.name))
         return results
-
-    def _deduplicate(self, q: Queue, e: SendEntry, stored: StoredMessage, seq: int, ts: int,
-                     changes: ChangeSink) -> object:
-        """A FIFO send: the message to store (with its dedup id and sequence number), or the reply for a duplicate
-        (the original's (message id, sequence number)), or the entry's error."""
-        if e.group_id is None:
-            return errors.MissingParameter("The request must contain the parameter MessageGroupId.")
-        dedup_id = e.dedup_id
-        if dedup_id is None:
-            if not q.content_dedup:
-                return errors.InvalidParameterValue("The queue should either have ContentBasedDeduplication enabled "
-                                                    "or MessageDeduplicationId provided explicitly")
-            dedup_id = hashlib.sha256(e.body.encode("utf-8")).hexdigest()
-        key = (e.group_id if q.dedup_by_group else "", dedup_id)
-        original = q.dedup.get(key)
-        if original is not None:
-            return (original[0], original[1])
-        sequence_number = str(SEQUENCE_BASE + seq)
-        expires = ts + DEDUP_WINDOW_MS
-        q.dedup[key] = (e.message_id, sequence_number, expires)
-        q.dedup_order.append((expires, key))
-        changes.put(DEDUP, dedup_key(q.queue_id, *key), codec.pack([e.message_id, sequence_number, expires]))
-        return stored._replace(dedup_id=dedup_id, sequence_number=sequence_number)
-
-    @staticmethod
-    def _expire_dedup(q: Queue, ts: int, changes: ChangeSink) -> None:
-        order = q.dedup_order
-        while order and order[0][0] <= ts:
-            _, key = order.popleft()
-            q.dedup.pop(key, None)
-            changes.delete(DEDUP, dedup_key(q.queue_id, *key))
-
-    @staticmethod
-    def _expire_attempts(q: Queue, ts: int, changes: ChangeSink) -> None:
-        order = q.attempt_order
-        while order and order[0][0] <= ts:
-            expires, attempt_id = order.popleft()
-            current = q.attempts.get(attempt_id)
-            if current is not None and current[0] == expires:
-                del q.attempts[attempt_id]
-                changes.delete(ATTEMPTS, attempt_key(q.queue_id, attempt_id))
 
     def _save_state(self, q: Queue, msg: Msg, changes: ChangeSink) -> None:
         changes.put(MSGSTATE, message_key(q.queue_id, msg.seq), codec.pack(
@@ -437,9 +395,9 @@ class SqsModel:
         ts = meta.ts
         q.advance(ts)
         if q.attempts:
-            self._expire_attempts(q, ts, changes)
+            expire_attempts(q, ts, changes)
         if cmd.attempt_id is not None and q.fifo:
-            repeated = self._repeat_attempt(q, cmd.attempt_id, ts)
+            repeated = repeat_attempt(q, cmd.attempt_id, ts)
             if repeated is not None:
                 return repeated
         if q.n_inflight >= MAX_IN_FLIGHT:
@@ -474,27 +432,7 @@ class SqsModel:
         if (timeout == 0 and out) or moved:
             self.wakeups.add((q.account, q.name))
         if cmd.attempt_id is not None and q.fifo and out:
-            expires = ts + DEDUP_WINDOW_MS
-            q.attempts[cmd.attempt_id] = (expires, tuple(taken))
-            q.attempt_order.append((expires, cmd.attempt_id))
-            changes.put(ATTEMPTS, attempt_key(q.queue_id, cmd.attempt_id),
-                        codec.pack([expires, [list(t) for t in taken]]))
-        return out
-
-    @staticmethod
-    def _repeat_attempt(q: Queue, attempt_id: str, ts: int) -> list[ReceivedMessage] | None:
-        """The messages of an earlier receive with this ReceiveRequestAttemptId, if none of them was deleted or
-        had its visibility changed since (then the retry returns the same messages and receipt handles)."""
-        attempt = q.attempts.get(attempt_id)
-        if attempt is None:
-            return None
-        out: list[ReceivedMessage] = []
-        for seq, receipt, visible_at in attempt[1]:
-            msg = q.messages.get(seq)
-            if msg is None or msg.receipt != receipt or msg.visible_at != visible_at or visible_at <= ts:
-                return None
-            out.append(ReceivedMessage(msg.stored, make_receipt_handle(q.queue_id, seq, receipt), msg.receive_count,
-                                       msg.first_receive_ts))
+            record_attempt(q, cmd.attempt_id, tuple(taken), ts, changes)
         return out
 
     def _dead_letter_queue(self, q: Queue) -> tuple[Queue, int] | None:
@@ -745,35 +683,10 @@ class SqsModel:
             if state is not None:
                 msg.visible_at, msg.receive_count, msg.first_receive_ts, msg.receipt, msg.received_at = state
             owner.add(msg, -1)
-        self._restore_windows(reader)
+        restore_windows(self.by_id, reader)
         for _key, value in reader.scan(MOVETASKS):
             task = MoveTask.from_row(codec.unpack(value))
             self.tasks[task.task_id] = task
-
-    def _restore_windows(self, reader: TableReader) -> None:
-        """FIFO deduplication entries and receive attempts, each queue's in expiry order."""
-        dedups: list[tuple[int, Queue, tuple[str, str], str, str]] = []
-        for key, value in reader.scan(DEDUP):
-            queue_id_text, group, dedup_id = key.decode().split("\x00")
-            owner = self.by_id.get(int(queue_id_text))
-            if owner is not None:
-                message_id, sequence_number, expires = codec.unpack(value)
-                dedups.append((expires, owner, (group, dedup_id), message_id, sequence_number))
-        dedups.sort(key=lambda d: d[0])
-        for expires, owner, dkey, message_id, sequence_number in dedups:
-            owner.dedup[dkey] = (message_id, sequence_number, expires)
-            owner.dedup_order.append((expires, dkey))
-        attempts: list[tuple[int, Queue, str, tuple[tuple[int, int, int], ...]]] = []
-        for key, value in reader.scan(ATTEMPTS):
-            queue_id_text, attempt_id = key.decode().split("\x00")
-            owner = self.by_id.get(int(queue_id_text))
-            if owner is not None:
-                expires, taken = codec.unpack(value)
-                attempts.append((expires, owner, attempt_id, tuple((s, r, v) for s, r, v in taken)))
-        attempts.sort(key=lambda a: a[0])
-        for expires, owner, attempt_id, taken in attempts:
-            owner.attempts[attempt_id] = (expires, taken)
-            owner.attempt_order.append((expires, attempt_id))
 
     # -- reads ------------------------------------------------------------------------------------------------
 
