@@ -133,10 +133,17 @@ def test_fifo_only_attributes_do_not_exist_on_standard_queues(sqs: Any, queue_ur
 
 
 @both_protocols
+def test_deduplication_ids_are_refused_by_standard_queues(sqs: Any, queue_url: str) -> None:
+    error = client_error(lambda: sqs.send_message(QueueUrl=queue_url, MessageBody="x", MessageDeduplicationId="d"))
+    assert error_code(error) == "InvalidParameterValue"
+    assert count_visible(sqs, queue_url) == 0
+
+
+@both_protocols
 def test_fifo_queue_cannot_be_turned_into_a_standard_queue(sqs: Any, fifo_queue: FifoFactory) -> None:
     url = fifo_queue()
     error = client_error(lambda: sqs.set_queue_attributes(QueueUrl=url, Attributes={"FifoQueue": "false"}))
-    assert error_code(error) in {"InvalidAttributeName", "InvalidAttributeValue"}
+    assert error_code(error) == "InvalidAttributeName", "FifoQueue is not a SetQueueAttributes attribute"
     assert attributes(sqs, url, "FifoQueue") == {"FifoQueue": "true"}
 
 
@@ -196,6 +203,9 @@ def test_per_message_delay_is_rejected_but_the_queue_delay_applies(sqs: Any, fif
     error = client_error(lambda: send(sqs, url, "delayed", "g", "d-delayed", DelaySeconds=5))
     assert error_code(error) == "InvalidParameterValue"
     assert "DelaySeconds" in error.response["Error"]["Message"]
+    batch = sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": "late", "MessageBody": "x", "MessageGroupId": "g",
+                                                           "MessageDeduplicationId": "d-late", "DelaySeconds": 3}])
+    assert [(f["Id"], f["Code"]) for f in batch["Failed"]] == [("late", "InvalidParameterValue")]
     t_send = time.monotonic()
     send(sqs, url, "queue delay", "g", "d-queue-delay")
     assert attributes(sqs, url, "ApproximateNumberOfMessagesDelayed") == {"ApproximateNumberOfMessagesDelayed": "1"}

@@ -228,6 +228,7 @@ def test_move_task_errors(sqs: Any, make_queue: MakeQueue, server: RaftMQServer)
         return error_code(info.value)
 
     assert code_of(lambda: sqs.start_message_move_task(SourceArn=missing_arn)) == "ResourceNotFoundException"
+    assert code_of(lambda: sqs.start_message_move_task(SourceArn="not-an-arn")) == "InvalidParameterValue"
     assert code_of(lambda: sqs.start_message_move_task(SourceArn=source_arn)) == "InvalidParameterValue", \
         "the source of a move must be some queue's dead-letter queue"
     assert code_of(lambda: sqs.start_message_move_task(SourceArn=dlq_arn, DestinationArn=missing_arn)) == \
