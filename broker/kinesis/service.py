@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
@@ -31,6 +31,7 @@ from broker.kinesis.params import (
     parse_hash_key,
 )
 from broker.kinesis.records import first_at_or_after, read_records
+from broker.kinesis.subscriptions import FanOut, Subscription
 from broker.kinesis.throttle import ShardThrottle
 from broker.model import errors
 from broker.model.commands import Command, encode
@@ -83,17 +84,10 @@ Handler = Callable[[dict[str, Any], RequestContext], Awaitable[dict[str, Any]]]
 
 MAX_PUT_RECORDS_BYTES = 5 << 20
 LIST_SHARDS_TOKEN_MS = 300_000  # a ListShards NextToken is good for 300 seconds, as AWS documents
-SUBSCRIBE_BATCH = 10_000  # records per SubscribeToShardEvent at most
-SUBSCRIBE_BYTES = 1 << 20  # and about 1 MiB
 MIN_RETENTION_HOURS = 24
 MAX_RETENTION_HOURS = 8760
 ALL_METRICS = ("IncomingBytes", "IncomingRecords", "OutgoingBytes", "OutgoingRecords",
                "WriteProvisionedThroughputExceeded", "ReadProvisionedThroughputExceeded", "IteratorAgeMilliseconds")
-
-
-def kinesis_wake_key(account: str, name: str) -> tuple[str, str, str]:
-    """The Notifier key woken after records are durably appended to a stream (or it is resharded or deleted)."""
-    return ("kinesis", account, name)
 
 
 class KinesisService:
@@ -110,7 +104,7 @@ class KinesisService:
         self._config = config or KinesisConfig()
         self._throttle = ShardThrottle(self._config.throughput_limits)
         self._maintenance: asyncio.Task[None] | None = None
-        self._subscriptions: set[tuple[int, str, int]] = set()  # (stream id, consumer, shard) being pushed
+        self._fanout = FanOut(model, replicator, reader, notifier, self._config)
         self._ops: dict[str, Handler] = {
             "CreateStream": self.create_stream, "DeleteStream": self.delete_stream,
             "DescribeStream": self.describe_stream, "DescribeStreamSummary": self.describe_stream_summary,
@@ -648,13 +642,8 @@ class KinesisService:
     # -- enhanced fan-out -------------------------------------------------------------------------------------
 
     async def subscribe(self, params: dict[str, Any], ctx: RequestContext) -> Subscription:
-        """SubscribeToShard: check the request (raising before anything is streamed), then return the events.
-
-        The events are SubscribeToShardEvent structures: one at once, then one whenever records commit (woken by
-        the Notifier) or at least every ``heartbeat_s``, until ``subscription_ms`` passes, the end of a closed shard
-        (the last event carries ChildShards), or the stream/consumer disappears (a ``BrokerError`` is raised from
-        the iterator: the front end sends it as an exception event).
-        """
+        """SubscribeToShard: check the request (raising before anything is streamed), then return its events
+        (see ``broker.kinesis.subscriptions``)."""
         stream, consumer = await self._consumer_target({"ConsumerARN": params["ConsumerARN"]})
         if consumer.status != "ACTIVE":
             raise ResourceInUseException(f"Consumer {consumer.name} under stream {stream.name} under account "
@@ -663,64 +652,7 @@ class KinesisService:
         start = params["StartingPosition"]
         counter = self._start_counter(stream, shard, start["Type"], start.get("SequenceNumber"),
                                       start.get("Timestamp"))
-        key = (stream.stream_id, consumer.name, shard.index)
-        if key in self._subscriptions:
-            raise ResourceInUseException(
-                f"Another active subscription exists for this consumer: {stream.consumer_arn(consumer)} and shard "
-                f"{shard.id}.")
-        self._subscriptions.add(key)
-        return Subscription(self._events(stream, consumer, shard, counter, key),
-                            lambda: self._subscriptions.discard(key))
-
-    async def _events(self, stream: Stream, consumer: Consumer, shard: Shard, counter: int,
-                      key: tuple[int, str, int]) -> AsyncGenerator[dict[str, Any], None]:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self._config.subscription_ms / 1000
-        wake = kinesis_wake_key(stream.account, stream.name)
-        continuation: str | None = None
-        try:
-            while True:
-                await self._rep.read_barrier()
-                if self._model.by_id.get(stream.stream_id) is not stream:
-                    raise stream_not_found(stream.name, stream.account)
-                if stream.consumers.get(consumer.name) is not consumer:
-                    raise ResourceNotFoundException(f"Consumer {consumer.name}, under stream {stream.name} under "
-                                                    f"account {stream.account} not found.")
-                now = self._rep.now_ms()
-                start = max(counter, shard.trim)
-                found = read_records(self._reader, stream.stream_id, shard.index, start, shard.counter,
-                                     SUBSCRIBE_BATCH, SUBSCRIBE_BYTES)
-                counter = found[-1].counter + 1 if found else start
-                event: dict[str, Any] = {"Records": [render.record(shard, r) for r in found]}
-                at_end = counter > shard.counter
-                if at_end and not shard.is_open:
-                    event["MillisBehindLatest"] = 0
-                    event["ChildShards"] = render.child_shards(stream, shard)
-                    yield event
-                    return
-                if found:
-                    continuation = shard.seq(found[-1].counter, found[-1].arrival_ms)
-                elif continuation is None:
-                    continuation = self._sequence_before(stream, shard, counter)
-                event["ContinuationSequenceNumber"] = continuation
-                event["MillisBehindLatest"] = 0 if at_end or not found else max(0, now - found[-1].arrival_ms)
-                yield event
-                if self._notifier.closed:
-                    return
-                remaining = deadline - loop.time()
-                if remaining <= 0:
-                    return
-                if at_end:
-                    await self._notifier.wait(wake, min(remaining, self._config.heartbeat_s))
-        finally:
-            self._subscriptions.discard(key)
-
-    def _sequence_before(self, stream: Stream, shard: Shard, counter: int) -> str:
-        """The sequence number of the record before ``counter`` (the shard's start when there is none)."""
-        before = read_records(self._reader, stream.stream_id, shard.index, counter - 1, counter - 1, 1)
-        if before:
-            return shard.seq(before[0].counter, before[0].arrival_ms)
-        return shard.seq(max(0, counter - 1), 0)
+        return self._fanout.open(stream, consumer, shard, counter)
 
     # -- background -------------------------------------------------------------------------------------------
 
@@ -748,24 +680,6 @@ class KinesisService:
                     await asyncio.wait_for(stop.wait(), pause)
             else:
                 await self._notifier.wait(("kinesis-maintenance",), pause)
-
-
-class Subscription:
-    """The events of one SubscribeToShard call; ``aclose`` (always call it) ends it and frees the consumer-shard
-    slot even when the events were never iterated."""
-
-    def __init__(self, events: AsyncGenerator[dict[str, Any], None], release: Callable[[], None]) -> None:
-        self._events = events
-        self._release = release
-
-    def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
-        return self._events
-
-    async def aclose(self) -> None:
-        try:
-            await self._events.aclose()
-        finally:
-            self._release()
 
 
 def _sequence_base(stream: Stream, index: int) -> int:

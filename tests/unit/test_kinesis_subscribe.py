@@ -13,7 +13,7 @@ from botocore.eventstream import EventStreamBuffer
 
 from broker.kinesis import eventstream
 from broker.kinesis.config import KinesisConfig
-from broker.kinesis.service import Subscription
+from broker.kinesis.subscriptions import Subscription
 from broker.model.errors import BrokerError
 from broker.service import RequestContext
 from tests.unit.test_kinesis_harness import ACCOUNT, Env
