@@ -264,7 +264,7 @@ class SqsModel:
         if target is None:
             raise invalid("Dead letter target does not exist.")
         if target.fifo != q.fifo:
-            raise invalid("Dead-letter target must be the same type of queue (FIFO or standard) as the source.")
+            raise invalid("Dead-letter queue must be same type of queue as the source..")  # sic: AWS's ".."
         allow_raw = target.attributes.get("RedriveAllowPolicy")
         if not allow_raw:
             return

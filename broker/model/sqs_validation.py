@@ -170,21 +170,18 @@ def _redrive_error(value: str, reason: str) -> errors.BrokerError:
 
 
 def check_redrive_policy(value: str) -> str:
-    """RedrivePolicy JSON as AWS accepts it (maxReceiveCount as string or number); returned canonical, with the
-    count as a number, as GetQueueAttributes shows it."""
+    """RedrivePolicy JSON as AWS accepts it (maxReceiveCount as string or number), with AWS's wording for each
+    fault; returned canonical, with the count as a number, as GetQueueAttributes shows it."""
     try:
         policy = json.loads(value)
     except (TypeError, ValueError):
-        raise _redrive_error(value, "Redrive policy is not a valid JSON map.") from None
+        policy = None
     if not isinstance(policy, dict):
-        raise _redrive_error(value, "Redrive policy is not a valid JSON map.")
-    for key in ("deadLetterTargetArn", "maxReceiveCount"):
+        raise errors.InvalidParameterValue(
+            "Invalid value for the parameter RedrivePolicy. Reason: Redrive policy is not a valid JSON map.")
+    for key in ("maxReceiveCount", "deadLetterTargetArn"):
         if key not in policy:
             raise _redrive_error(value, f"Redrive policy does not contain mandatory attribute: {key}.")
-    unknown = sorted(set(policy) - {"deadLetterTargetArn", "maxReceiveCount"})
-    if unknown:
-        raise _redrive_error(value, f"Only following attributes are supported: [deadLetterTargetArn, "
-                                    f"maxReceiveCount], found: {unknown[0]}.")
     count = policy["maxReceiveCount"]
     text = str(count).strip() if isinstance(count, (str, int)) and not isinstance(count, bool) else ""
     if not text.lstrip("-").isdigit() or not 1 <= int(text) <= MAX_RECEIVE_COUNT:
@@ -192,34 +189,43 @@ def check_redrive_policy(value: str) -> str:
                                     f"{MAX_RECEIVE_COUNT} both inclusive.")
     target = policy["deadLetterTargetArn"]
     if not isinstance(target, str) or arn_queue(target) is None:
-        raise _redrive_error(value, f"Invalid value for deadLetterTargetArn: {target}.")
+        raise _redrive_error(value, "Dead-letter target ARN should be fully qualified ARN.")
+    if len(policy) > 2:
+        raise _redrive_error(value, "Only following attributes are supported: [maxReceiveCount, "
+                                    "deadLetterTargetArn].")
     return json.dumps({"deadLetterTargetArn": target, "maxReceiveCount": int(text)}, separators=(",", ":"))
+
+
+_ALLOW_POLICY_FORMAT = ("Invalid value for the parameter RedriveAllowPolicy. Reason: Amazon SQS can't create the "
+                        "redrive allow policy, as it\u2019s in an unsupported format.")
 
 
 def check_redrive_allow_policy(value: str) -> str:
     """RedriveAllowPolicy JSON: redrivePermission allowAll | denyAll | byQueue (with 1-10 sourceQueueArns)."""
     def bad(reason: str) -> errors.BrokerError:
-        return errors.InvalidParameterValue(
-            f"Value {value} for parameter RedriveAllowPolicy is invalid. Reason: {reason}")
+        return errors.InvalidParameterValue(f"Value {value} for parameter RedriveAllowPolicy is invalid. Reason: "
+                                            f"Amazon SQS can't create the redrive allow policy. {reason}")
     try:
         policy = json.loads(value)
     except (TypeError, ValueError):
-        raise bad("Redrive allow policy is not a valid JSON map.") from None
-    if not isinstance(policy, dict):
-        raise bad("Redrive allow policy is not a valid JSON map.")
-    permission = policy.get("redrivePermission")
-    if permission not in ("allowAll", "denyAll", "byQueue"):
-        raise bad("Invalid value for redrivePermission: it must be allowAll, denyAll or byQueue.")
+        policy = None
+    if (not isinstance(policy, dict) or policy.get("redrivePermission") not in ("allowAll", "denyAll", "byQueue")
+            or set(policy) - {"redrivePermission", "sourceQueueArns"}):
+        raise errors.InvalidParameterValue(_ALLOW_POLICY_FORMAT)
+    permission = policy["redrivePermission"]
     sources = policy.get("sourceQueueArns")
-    if permission == "byQueue":
-        if (not isinstance(sources, list) or not 1 <= len(sources) <= MAX_REDRIVE_SOURCES
-                or not all(isinstance(a, str) and arn_queue(a) for a in sources)):
-            raise bad(f"sourceQueueArns must list 1 to {MAX_REDRIVE_SOURCES} queue ARNs when redrivePermission is "
-                      "byQueue.")
-        return json.dumps({"redrivePermission": permission, "sourceQueueArns": sources}, separators=(",", ":"))
-    if sources is not None:
-        raise bad("sourceQueueArns is allowed only when redrivePermission is byQueue.")
-    return json.dumps({"redrivePermission": permission}, separators=(",", ":"))
+    if sources is not None and (not isinstance(sources, list) or not all(isinstance(a, str) for a in sources)):
+        raise errors.InvalidParameterValue(_ALLOW_POLICY_FORMAT)
+    if sources and permission != "byQueue":
+        raise bad("To specify one or more source queue ARNs, you must set redrivePermission to byQueue.")
+    if permission != "byQueue":
+        return json.dumps({"redrivePermission": permission}, separators=(",", ":"))
+    if not sources:
+        raise bad("When you specify the byQueue permission type, you must also specify one or more "
+                  "sourceQueueArns values.")
+    if len(sources) > MAX_REDRIVE_SOURCES:
+        raise bad(f"The maximum number of source queue ARNs you can specify is {MAX_REDRIVE_SOURCES}.")
+    return json.dumps({"redrivePermission": permission, "sourceQueueArns": sources}, separators=(",", ":"))
 
 
 def check_fifo_id(name: str, value: object) -> str | None:

@@ -173,30 +173,38 @@ def test_redrive_policy_accepts_string_or_number_counts(count: object) -> None:
 
 
 @pytest.mark.parametrize(("policy", "reason"), [
-    ("[1]", "not a valid JSON map"), ("{", "not a valid JSON map"),
-    (json.dumps({"maxReceiveCount": 1}), "mandatory attribute: deadLetterTargetArn"),
-    (json.dumps({"deadLetterTargetArn": DLQ_ARN}), "mandatory attribute: maxReceiveCount"),
-    (json.dumps({"deadLetterTargetArn": DLQ_ARN, "maxReceiveCount": 0}), "valid values are from 1 to 1000"),
+    (json.dumps({"maxReceiveCount": 1}), "mandatory attribute: deadLetterTargetArn."),
+    (json.dumps({"deadLetterTargetArn": DLQ_ARN}), "mandatory attribute: maxReceiveCount."),
+    (json.dumps({"deadLetterTargetArn": DLQ_ARN, "maxReceiveCount": 0}),
+     "Invalid value for maxReceiveCount: 0, valid values are from 1 to 1000 both inclusive."),
     (json.dumps({"deadLetterTargetArn": DLQ_ARN, "maxReceiveCount": True}), "valid values are from 1 to 1000"),
-    (json.dumps({"deadLetterTargetArn": "dlq", "maxReceiveCount": 1}), "deadLetterTargetArn"),
-    (json.dumps({"deadLetterTargetArn": DLQ_ARN, "maxReceiveCount": 1, "x": 1}), "found: x"),
+    (json.dumps({"deadLetterTargetArn": "dlq", "maxReceiveCount": 1}), "should be fully qualified ARN."),
+    (json.dumps({"deadLetterTargetArn": DLQ_ARN, "maxReceiveCount": 1, "x": 1}), "Only following attributes"),
 ])
 def test_redrive_policy_errors(policy: str, reason: str) -> None:
-    with pytest.raises(errors.InvalidParameterValue, match="parameter RedrivePolicy is invalid") as info:
+    with pytest.raises(errors.InvalidParameterValue) as info:
         check_redrive_policy(policy)
+    assert info.value.message.startswith(f"Value {policy} for parameter RedrivePolicy is invalid. Reason: ")
     assert reason in info.value.message
+    for not_a_map in ("[1]", "{", "7"):
+        with pytest.raises(errors.InvalidParameterValue, match="Redrive policy is not a valid JSON map"):
+            check_redrive_policy(not_a_map)
 
 
 def test_redrive_allow_policy() -> None:
     assert check_redrive_allow_policy('{"redrivePermission": "denyAll"}') == '{"redrivePermission":"denyAll"}'
     by_queue = {"redrivePermission": "byQueue", "sourceQueueArns": [DLQ_ARN] * 10}
     assert json.loads(check_redrive_allow_policy(json.dumps(by_queue))) == by_queue
-    for bad in ({"redrivePermission": "some"}, {"redrivePermission": "byQueue"},
-                {"redrivePermission": "byQueue", "sourceQueueArns": [DLQ_ARN] * 11},
-                {"redrivePermission": "byQueue", "sourceQueueArns": ["not-an-arn"]},
-                {"redrivePermission": "allowAll", "sourceQueueArns": [DLQ_ARN]}):
-        with pytest.raises(errors.InvalidParameterValue, match="RedriveAllowPolicy"):
+    for bad, reason in (
+            ({"redrivePermission": "some"}, "unsupported format"),
+            ({"redrivePermission": "allowAll", "other": 1}, "unsupported format"),
+            ({"redrivePermission": "byQueue", "sourceQueueArns": "x"}, "unsupported format"),
+            ({"redrivePermission": "byQueue"}, "you must also specify one or more sourceQueueArns"),
+            ({"redrivePermission": "byQueue", "sourceQueueArns": [DLQ_ARN] * 11}, "maximum number of source"),
+            ({"redrivePermission": "allowAll", "sourceQueueArns": [DLQ_ARN]}, "you must set redrivePermission")):
+        with pytest.raises(errors.InvalidParameterValue, match="RedriveAllowPolicy") as info:
             check_redrive_allow_policy(json.dumps(bad))
+        assert reason in info.value.message
 
 
 def test_fifo_attributes_only_on_fifo_queues() -> None:

@@ -45,7 +45,7 @@ async def test_redrive_policy_is_normalised_and_validated(env: Env) -> None:
                                                                   "maxReceiveCount": 1001}),
                 json.dumps({"deadLetterTargetArn": ARN.replace("eu-west-1", "us-east-1") + "dlq",
                             "maxReceiveCount": 1})):
-        with pytest.raises(errors.InvalidParameterValue, match="parameter RedrivePolicy is invalid"):
+        with pytest.raises(errors.InvalidParameterValue, match="RedrivePolicy"):
             await env.call("SetQueueAttributes", QueueUrl=SRC, Attributes={"RedrivePolicy": bad})
     with pytest.raises(errors.InvalidParameterValue, match="RedriveAllowPolicy"):
         await env.call("SetQueueAttributes", QueueUrl=DLQ, Attributes={"RedriveAllowPolicy": json.dumps(
