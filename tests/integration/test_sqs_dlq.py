@@ -11,13 +11,15 @@ the target's RedriveAllowPolicy must allow the source. Errors in either policy a
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.integration.conftest import both_protocols, fifo_name
+from tests.integration.conftest import ClientFactory, both_protocols, fifo_name
 from tests.integration.helpers import error_code, md5_of_attributes, md5_of_body
 
 MakeQueue = Callable[..., str]
@@ -96,6 +98,25 @@ def test_message_received_more_than_max_receive_count_moves_to_the_dlq(sqs: Any,
     assert message["MessageAttributes"] == attrs
     assert message["MD5OfMessageAttributes"] == md5_of_attributes(attrs)
     assert message["Attributes"]["SentTimestamp"] == sent_at, "standard queues keep the original enqueue time"
+
+
+def test_a_message_moved_at_receive_wakes_a_long_poll_on_the_dlq(sqs: Any, sqs_factory: ClientFactory,
+                                                                 make_queue: MakeQueue) -> None:
+    dlq = make_queue(suffix="dlq")
+    source = make_queue({"RedrivePolicy": redrive(arn_of(sqs, dlq), 1)}, suffix="src")
+    sqs.send_message(QueueUrl=source, MessageBody="to the dlq")
+    assert [m["Body"] for m in receive(sqs, source, VisibilityTimeout=0)] == ["to the dlq"]
+    poller = sqs_factory()
+    with ThreadPoolExecutor(1) as pool:
+        future = pool.submit(lambda: poller.receive_message(QueueUrl=dlq, WaitTimeSeconds=10).get("Messages", []))
+        done, _ = wait([future], timeout=0.3)
+        assert not done
+        assert receive(sqs, source) == []  # this receive moves the message
+        t_moved = time.monotonic()
+        got = future.result(timeout=15)
+        latency = time.monotonic() - t_moved
+    assert [m["Body"] for m in got] == ["to the dlq"]
+    assert latency <= 0.5, f"the DLQ consumer saw the message {latency:.2f} s after it moved"
 
 
 @both_protocols

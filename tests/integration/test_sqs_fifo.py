@@ -16,7 +16,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Any
 
 import pytest
@@ -300,6 +300,54 @@ def test_a_message_that_returns_is_delivered_before_the_rest_of_its_group(sqs: A
     again = receive(sqs, url, AttributeNames=["ApproximateReceiveCount"], VisibilityTimeout=60)
     assert [m["Body"] for m in again] == ["first", "second"]
     assert again[0]["Attributes"]["ApproximateReceiveCount"] == "2"
+
+
+def test_an_expired_visibility_timeout_unblocks_the_group_for_a_long_poll(sqs: Any, fifo_queue: FifoFactory) -> None:
+    url = fifo_queue(VisibilityTimeout="1")
+    send(sqs, url, "first", "g")
+    send(sqs, url, "second", "g")
+    t_received = time.monotonic()
+    assert [m["Body"] for m in receive(sqs, url, max_messages=1)] == ["first"]
+    again = receive(sqs, url, WaitTimeSeconds=10, AttributeNames=["ApproximateReceiveCount"])
+    t_again = time.monotonic()
+    assert [m["Body"] for m in again][:1] == ["first"], "the returning message comes before the rest of its group"
+    assert again[0]["Attributes"]["ApproximateReceiveCount"] == "2"
+    assert 1.0 - 0.05 <= t_again - t_received <= 1.0 + 1.0, "the long poll did not wake when the group unblocked"
+
+
+def test_deleting_the_in_flight_message_wakes_a_long_poll_for_the_next(sqs: Any, sqs_factory: ClientFactory,
+                                                                       fifo_queue: FifoFactory) -> None:
+    url = fifo_queue()
+    send(sqs, url, "first", "g")
+    send(sqs, url, "second", "g")
+    held = receive(sqs, url, max_messages=1, VisibilityTimeout=60)
+    poller = sqs_factory()
+    with ThreadPoolExecutor(1) as pool:
+        future = pool.submit(receive, poller, url, 10, WaitTimeSeconds=10, VisibilityTimeout=60)
+        done, _ = wait([future], timeout=0.3)
+        assert not done, "the group is blocked: the receive must wait"
+        sqs.delete_message(QueueUrl=url, ReceiptHandle=held[0]["ReceiptHandle"])
+        t_deleted = time.monotonic()
+        got = future.result(timeout=15)
+        latency = time.monotonic() - t_deleted
+    assert [m["Body"] for m in got] == ["second"]
+    assert latency <= 1.0, f"the long poll returned {latency:.2f} s after the delete unblocked the group"
+
+
+def test_a_send_wakes_a_long_poll_on_a_fifo_queue(sqs: Any, sqs_factory: ClientFactory,
+                                                  fifo_queue: FifoFactory) -> None:
+    url = fifo_queue()
+    poller = sqs_factory()
+    with ThreadPoolExecutor(1) as pool:
+        future = pool.submit(receive, poller, url, 10, WaitTimeSeconds=10)
+        done, _ = wait([future], timeout=0.3)
+        assert not done
+        send(sqs, url, "wake", "g")
+        t_sent = time.monotonic()
+        got = future.result(timeout=15)
+        latency = time.monotonic() - t_sent
+    assert [m["Body"] for m in got] == ["wake"]
+    assert latency <= 0.5
 
 
 @both_protocols

@@ -17,13 +17,14 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.integration.conftest import both_protocols, make_sqs_client
+from tests.integration.conftest import ClientFactory, both_protocols, make_sqs_client
 from tests.integration.helpers import error_code
 from tests.integration.server import RaftMQServer
 
@@ -113,6 +114,25 @@ def test_move_task_redrives_n_messages_at_the_requested_rate(sqs: Any, make_queu
     assert 30 / rate - 1.0 <= elapsed <= 30 / rate + 6.0, f"30 messages at {rate}/s took {elapsed:.1f} s"
     assert sorted(drain(sqs, source)) == bodies
     assert drain(sqs, dlq) == []
+
+
+def test_moved_messages_wake_a_long_poll_on_the_destination(sqs: Any, sqs_factory: ClientFactory,
+                                                            make_queue: MakeQueue) -> None:
+    dlq, source = dlq_with_source(sqs, make_queue)
+    fill(sqs, dlq, ["wake the consumer"])
+    poller = sqs_factory()
+    with ThreadPoolExecutor(1) as pool:
+        future = pool.submit(lambda: poller.receive_message(QueueUrl=source, WaitTimeSeconds=15).get("Messages", []))
+        done, _ = wait([future], timeout=0.3)
+        assert not done
+        sqs.start_message_move_task(SourceArn=arn_of(sqs, dlq), DestinationArn=arn_of(sqs, source))
+        final = wait_for(sqs, arn_of(sqs, dlq), finished, timeout=10)
+        t_moved = time.monotonic()
+        got = future.result(timeout=20)
+        latency = time.monotonic() - t_moved
+    assert final["Status"] == "COMPLETED"
+    assert [m["Body"] for m in got] == ["wake the consumer"]
+    assert latency <= 1.0, f"the consumer saw the moved message {latency:.2f} s after the task completed"
 
 
 @both_protocols
