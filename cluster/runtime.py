@@ -43,7 +43,7 @@ from typing import Any
 import grpc
 
 from cluster import state_snapshot
-from cluster.api import EntryMeta, NotLeader, StateMachine
+from cluster.api import EntryMeta, NotLeader, Replicator, StateMachine
 from cluster.core import (
     ConfChange,
     ConfChangeOp,
@@ -855,3 +855,8 @@ class RaftReplicator:
         timeout = 2 * self.settings.election_ticks * self.settings.tick_s
         if not await self._wait_until(lambda: self.leader == node_id, timeout):
             raise AdminError("transfer timed out", self.leader)
+
+
+def _is_a_replicator(r: RaftReplicator) -> Replicator:
+    """Static proof (mypy) that RaftReplicator is a drop-in ``cluster.api.Replicator``."""
+    return r
