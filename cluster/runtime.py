@@ -351,6 +351,11 @@ class RaftReplicator:
         return self._applied
 
     @property
+    def failed(self) -> BaseException | None:
+        """Why the node stopped itself (a disk write failed or a core invariant broke), else None: for health."""
+        return self._failed
+
+    @property
     def last_applied(self) -> int:
         """``applied`` under the name ``LocalReplicator`` uses."""
         return self._applied
