@@ -429,6 +429,9 @@ def test_content_based_deduplication_uses_the_body(sqs: Any, fifo_queue: FifoFac
     other = sqs.send_message(QueueUrl=url, MessageBody="other body", MessageGroupId="g")
     assert second["MessageId"] == first["MessageId"]
     assert other["MessageId"] != first["MessageId"]
+    with_attributes = sqs.send_message(QueueUrl=url, MessageBody="same body", MessageGroupId="g", MessageAttributes={
+        "extra": {"DataType": "String", "StringValue": "attributes are not hashed"}})
+    assert with_attributes["MessageId"] == first["MessageId"], "only the body is hashed"
     explicit = sqs.send_message(QueueUrl=url, MessageBody="same body", MessageGroupId="g",
                                 MessageDeduplicationId="explicit")
     assert explicit["MessageId"] != first["MessageId"], "an explicit id overrides the body hash"
@@ -454,6 +457,28 @@ def test_queue_scope_deduplicates_across_groups(sqs: Any, fifo_queue: FifoFactor
     b = send(sqs, url, "b", "group-b", "shared-id")
     assert b["MessageId"] == a["MessageId"]
     assert count_visible(sqs, url) == 1
+
+
+@both_protocols
+def test_a_recreated_queue_does_not_inherit_the_old_deduplication_window(sqs: Any, fifo_queue: FifoFactory) -> None:
+    url = fifo_queue()
+    old = send(sqs, url, "before", "g", "reused-id")
+    sqs.delete_queue(QueueUrl=url)
+    name = url.rsplit("/", 1)[1]
+    url = sqs.create_queue(QueueName=name, Attributes={"FifoQueue": "true"})["QueueUrl"]
+    new = send(sqs, url, "after", "g", "reused-id")
+    assert new["MessageId"] != old["MessageId"]
+    assert [m["Body"] for m in receive(sqs, url)] == ["after"]
+
+
+@both_protocols
+def test_purge_releases_a_group_that_was_in_flight(sqs: Any, fifo_queue: FifoFactory) -> None:
+    url = fifo_queue()
+    send(sqs, url, "purged", "g", "d-purged")
+    assert [m["Body"] for m in receive(sqs, url, VisibilityTimeout=300)] == ["purged"]
+    sqs.purge_queue(QueueUrl=url)
+    send(sqs, url, "after purge", "g", "d-after")
+    assert [m["Body"] for m in receive(sqs, url)] == ["after purge"], "the purged in-flight message blocks nothing"
 
 
 # -- ReceiveRequestAttemptId ----------------------------------------------------------------------------------------
