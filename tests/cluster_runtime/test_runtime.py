@@ -257,3 +257,21 @@ async def test_stopping_during_a_forward_fails_its_proposals_instead_of_strandin
         hold.set()
         await server.stop(None)
         store.close()
+
+
+async def test_a_failed_disk_write_stops_that_node_and_the_others_carry_on(cluster: Cluster) -> None:
+    leader = await cluster.leader()
+
+    def broken_write(*args: object, **kwargs: object) -> None:
+        raise OSError("disk on fire")
+
+    leader.store.write = broken_write  # type: ignore[method-assign]
+    with pytest.raises(ReplicatorClosed):
+        await leader.rep.propose_and_wait(b"never durable")
+    assert isinstance(leader.rep.failed, OSError)
+    with pytest.raises(ReplicatorClosed):
+        await leader.rep.read_barrier()
+    rest = [n for n in IDS if n != leader.node_id]
+    new = await cluster.leader(rest)
+    assert await new.rep.propose_and_wait(b"fine") == (new.rep.log.last_index(), b"fine")
+    assert b"never durable" not in cluster.nodes[rest[0]].sm.datas()
