@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
+from broker.ids import random_uuid
 from broker.model import errors
 from broker.model.commands import SendEntry
 from broker.model.sqs_md5 import md5_of_attributes, md5_of_body
@@ -18,12 +18,6 @@ from broker.model.sqs_validation import (
 )
 
 SYSTEM_ATTRIBUTE_NAMES = ("SenderId", "SentTimestamp", "ApproximateReceiveCount", "ApproximateFirstReceiveTimestamp")
-
-
-def new_message_id() -> str:
-    """A random UUID-formatted id (``os.urandom`` is ~6x cheaper than ``uuid4``)."""
-    h = os.urandom(16).hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def build_send_entry(entry_id: str, params: dict[str, Any], fifo: bool = False) -> SendEntry:
@@ -50,7 +44,7 @@ def build_send_entry(entry_id: str, params: dict[str, Any], fifo: bool = False) 
     attributes = check_message_attributes(params.get("MessageAttributes"))
     system = check_message_attributes(params.get("MessageSystemAttributes"), system=True)
     body_bytes = body.encode("utf-8")
-    return SendEntry(entry_id=entry_id, message_id=new_message_id(), body=body, md5_body=md5_of_body(body_bytes),
+    return SendEntry(entry_id=entry_id, message_id=random_uuid(), body=body, md5_body=md5_of_body(body_bytes),
                      size=len(body_bytes) + attributes_size(attributes), delay_seconds=delay, attributes=attributes,
                      md5_attributes=md5_of_attributes(attributes), system_attributes=system,
                      md5_system_attributes=md5_of_attributes(system), group_id=group_id, dedup_id=dedup_id)
