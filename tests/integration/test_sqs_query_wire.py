@@ -23,7 +23,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from tests.integration.conftest import DUMMY_KEY, DUMMY_SECRET, REGION, unique_name
+from tests.integration.conftest import DUMMY_KEY, DUMMY_SECRET, REGION, both_protocols, unique_name
 from tests.integration.helpers import http_request, md5_of_attributes, md5_of_body
 from tests.integration.server import RaftMQServer
 
@@ -296,3 +296,38 @@ def test_the_host_part_of_the_url_does_not_matter(server: RaftMQServer, named_qu
     port = urlsplit(server.endpoint).port
     reply = query(f"http://localhost:{port}/{ACCOUNT}/{name}", "SendMessage", MessageBody="via localhost")
     assert_response(reply, "SendMessage")
+
+
+# -- the parametrised suite's clients --------------------------------------------------------------------------------
+
+@both_protocols
+def test_each_protocol_fixture_puts_its_own_protocol_on_the_wire(sqs: Any, protocol: str, queue_url: str) -> None:
+    """Guards the whole ``@both_protocols`` suite: the query client must really send forms and get XML back."""
+    seen: list[tuple[str, bytes, str]] = []
+
+    def text(value: str | bytes | None) -> str:
+        return value.decode() if isinstance(value, bytes) else value or ""
+
+    def capture(request: Any, **_: Any) -> None:
+        body = request.body if isinstance(request.body, bytes) else text(request.body).encode()
+        seen.append((text(request.headers.get("Content-Type")), body, text(request.headers.get("X-Amz-Target"))))
+
+    def capture_response(http_response: Any, **_: Any) -> None:
+        seen.append(("response", b"", text(http_response.headers.get("content-type"))))
+
+    sqs.meta.events.register("before-send.sqs.SendMessage", capture)
+    sqs.meta.events.register("after-call.sqs.SendMessage", capture_response)
+    try:
+        sqs.send_message(QueueUrl=queue_url, MessageBody="which wire?")
+    finally:
+        sqs.meta.events.unregister("before-send.sqs.SendMessage", capture)
+        sqs.meta.events.unregister("after-call.sqs.SendMessage", capture_response)
+    (content_type, body, target), (_, _, response_type) = seen
+    if protocol == "query":
+        assert content_type.startswith("application/x-www-form-urlencoded")
+        assert body.startswith(b"Action=SendMessage&Version=2012-11-05&")
+        assert target == "" and response_type.startswith("text/xml")
+    else:
+        assert content_type == "application/x-amz-json-1.0"
+        assert target == "AmazonSQS.SendMessage" and body.startswith(b"{")
+        assert response_type.startswith("application/x-amz-json-1.0")
