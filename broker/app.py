@@ -22,10 +22,12 @@ from broker.kinesis.service import KinesisService
 from broker.model.kinesis_model import KinesisModel
 from broker.model.sqs_model import SqsModel
 from broker.notify import Notifier
+from broker.replication import ClientFacingReplicator
 from broker.sqs.service import SqsConfig, SqsService
 from broker.state_machine import BrokerStateMachine
 from broker.sts import StsService
 from cluster.local import LocalReplicator
+from cluster.runtime import RaftReplicator, RaftSettings, parse_peers
 from storage.lmdb_store import LmdbStore
 
 log = logging.getLogger(__name__)
@@ -44,7 +46,7 @@ class BrokerApp:
         self.data_dir = os.path.abspath(config.data_dir)
         self._lock = DataDirLock(self.data_dir)
         self._store: LmdbStore | None = None
-        self._replicator: LocalReplicator | None = None
+        self._replicator: LocalReplicator | RaftReplicator | None = None
         self._notifier = Notifier()
         self._http: HttpServer | None = None
         self._grpc: GrpcServer | None = None
@@ -60,27 +62,61 @@ class BrokerApp:
         model = SqsModel()
         kinesis_model = KinesisModel()
         state_machine = BrokerStateMachine(model, self._notifier, kinesis_model)
-        self._replicator = LocalReplicator(self._store, state_machine, on_commit=_observe_commit)
-        self._replicator.start()
-        sqs = SqsService(model, self._replicator, self._notifier,
-                         SqsConfig(account_id=config.account_id, region=config.region))
-        metrics.register_queue_gauges(lambda: model.gauges(self._replicator.now_ms() if self._replicator else 0))
-        kinesis = KinesisService(kinesis_model, self._replicator, self._store, self._notifier,
+        registrations = []
+        if config.peers:
+            raft = RaftReplicator(self._store, state_machine, self._raft_settings(), on_commit=_observe_commit)
+            registrations.append(raft.register)
+            self._replicator = raft
+        else:
+            self._replicator = LocalReplicator(self._store, state_machine, on_commit=_observe_commit)
+        replicator = self._replicator
+        self._grpc = GrpcServer(config.host, self._grpc_bind_port(), registrations)
+        await self._grpc.start()
+        replicator.start()
+        client_replicator = ClientFacingReplicator(replicator)
+        is_leader = (lambda: replicator.is_leader) if isinstance(replicator, RaftReplicator) else (lambda: True)
+        sqs = SqsService(model, client_replicator, self._notifier,
+                         SqsConfig(account_id=config.account_id, region=config.region), is_leader=is_leader)
+        metrics.register_queue_gauges(lambda: model.gauges(replicator.now_ms()))
+        kinesis = KinesisService(kinesis_model, client_replicator, self._store, self._notifier,
                                  KinesisConfig.from_env(config.account_id, config.region))
         kinesis.start()  # its maintenance task ends when the notifier closes at shutdown
         gateway = AwsGateway({"sqs": sqs, "sts": StsService(), "kinesis": kinesis}, config.account_id,
                              config.region, config.public_endpoint)
-        self._grpc = GrpcServer(config.host, config.grpc_port)
         self._http = HttpServer(gateway, config.host, config.port,
-                                routes=operational_routes(lambda: self._serving))
+                                routes=operational_routes(self._healthy))
         await self._http.start()
-        await self._grpc.start()
         self._maintenance = asyncio.get_running_loop().create_task(
             sqs.run_maintenance(self._maintenance_stop), name="sqs-maintenance")
         self._sqs = sqs
         self._serving = True
-        log.info("event=started endpoint=%s grpc=%s:%d data_dir=%s", self.endpoint, self.config.host,
-                 self.grpc_port, self.data_dir)
+        log.info("event=started endpoint=%s grpc=%s:%d data_dir=%s node=%s cluster=%s", self.endpoint,
+                 self.config.host, self.grpc_port, self.data_dir, config.node_id, config.peers or "single-node")
+
+    def _raft_settings(self) -> RaftSettings:
+        config = self.config
+        assert config.peers
+        peers = parse_peers(config.peers)
+        if config.node_id not in peers and not config.join:
+            raise ValueError(f"--node-id {config.node_id} is not in --peers (use --join to join an existing cluster)")
+        return RaftSettings(node_id=config.node_id, peers=peers, join=config.join,
+                            address=peers.get(config.node_id, f"{config.host}:{config.grpc_port}"),
+                            tick_s=config.raft_tick_s, election_ticks=config.raft_election_ticks)
+
+    def _grpc_bind_port(self) -> int:
+        """In a cluster the gRPC port is the one this node advertises in --peers."""
+        config = self.config
+        if config.peers:
+            own = parse_peers(config.peers).get(config.node_id)
+            if own is not None:
+                return int(own.rpartition(":")[2])
+        return config.grpc_port
+
+    def _healthy(self) -> bool:
+        replicator = self._replicator
+        if isinstance(replicator, RaftReplicator) and replicator.failed is not None:
+            return False
+        return self._serving
 
     @property
     def endpoint(self) -> str:
@@ -104,20 +140,23 @@ class BrokerApp:
         if self._sqs is not None:
             self._sqs.close()
         self._notifier.close()
-        steps = []
         if self._http is not None:
-            steps.append(self._http.stop(self.config.shutdown_grace_s))
-        if self._grpc is not None:
-            steps.append(self._grpc.stop(self.config.shutdown_grace_s))
-        for result in await asyncio.gather(*steps, return_exceptions=True):
-            if isinstance(result, BaseException):
-                failures.append(result)
+            try:
+                await self._http.stop(self.config.shutdown_grace_s)
+            except Exception as exc:
+                failures.append(exc)
         self._maintenance_stop.set()
         if self._maintenance is not None:
             await asyncio.gather(self._maintenance, return_exceptions=True)
+        # The replicator stops before gRPC so that a leader can hand over to a peer over the still-open streams.
         if self._replicator is not None:
             try:
                 await self._replicator.stop()
+            except Exception as exc:
+                failures.append(exc)
+        if self._grpc is not None:
+            try:
+                await self._grpc.stop(1.0)
             except Exception as exc:
                 failures.append(exc)
         if self._store is not None:

@@ -9,6 +9,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
+from broker.cluster_cli import add_commands, run_admin, run_dev_cluster
 from broker.config import NodeConfig
 from broker.logs import configure
 
@@ -30,13 +31,18 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--public-endpoint", default=None,
                        help="scheme://host[:port] for queue URLs instead of the Host the client used")
     serve.add_argument("--node-id", default=defaults.node_id, help="this node's id")
+    serve.add_argument("--peers", default=None,
+                       help="cluster members as n1=HOST:GRPC_PORT,n2=...; omitted: a one-node broker")
+    serve.add_argument("--join", action="store_true",
+                       help="join an existing cluster (a node added later with 'cluster add-node', or with wiped data)")
+    add_commands(commands)
     return parser
 
 
 def _config(args: argparse.Namespace) -> NodeConfig:
     return NodeConfig(data_dir=args.data_dir, host=args.host, port=args.port, grpc_port=args.grpc_port,
                       node_id=args.node_id, account_id=args.account_id, region=args.region,
-                      public_endpoint=args.public_endpoint)
+                      public_endpoint=args.public_endpoint, peers=args.peers, join=args.join)
 
 
 # The LMDB writer thread must get the GIL back within a fraction of a millisecond after each fsync, or every commit
@@ -65,7 +71,7 @@ async def _serve(config: NodeConfig) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    configure(args.log_level)
+    configure(getattr(args, "log_level", "warning"))
     if args.command == "serve":
         from broker.datadir import DataDirLocked
 
@@ -77,10 +83,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             runner = uvloop.run
         try:
             return runner(_serve(_config(args)))
-        except (DataDirLocked, OSError) as exc:
+        except (DataDirLocked, OSError, ValueError) as exc:
             log.error("event=start-failed error=%r", str(exc))
             print(f"raftmq: cannot start: {exc}", file=sys.stderr)
             return 1
+    if args.command == "cluster":
+        return run_admin(args)
+    if args.command == "dev-cluster":
+        return run_dev_cluster(args)
     return 2
 
 

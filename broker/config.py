@@ -17,3 +17,8 @@ class NodeConfig:
     # scheme://host[:port] used in queue URLs instead of the Host the client used (behind a proxy, say).
     public_endpoint: str | None = None
     shutdown_grace_s: float = 10.0
+    # A cluster member: "n1=HOST:GRPC_PORT,n2=...". None: a one-node broker on the local group-commit log.
+    peers: str | None = None
+    join: bool = False  # join an existing cluster (a node added later, or one whose data was wiped)
+    raft_tick_s: float = 0.1
+    raft_election_ticks: int = 10

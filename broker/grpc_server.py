@@ -1,17 +1,29 @@
-"""The node's gRPC server: standard health checking and reflection now; the broker API and Raft transport later."""
+"""The node's gRPC server: health checking and reflection, the Raft transport (in a cluster), and later the broker API.
+
+Everything that serves on the node's one gRPC port registers itself through ``register`` callbacks before start.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Callable, Sequence
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from cluster.transport import SERVER_OPTIONS
+
+Registration = Callable[[grpc.aio.Server], None]
+
 
 class GrpcServer:
-    def __init__(self, host: str, port: int) -> None:
-        self._server = grpc.aio.server()
+    def __init__(self, host: str, port: int, register: Sequence[Registration] = ()) -> None:
+        # The transport's options: keepalive pings of idle peer streams are allowed, large frames accepted.
+        self._server = grpc.aio.server(options=SERVER_OPTIONS)
         self._health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
+        for add in register:
+            add(self._server)
         reflection.enable_server_reflection(
             (health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME), self._server)
         self.host = host

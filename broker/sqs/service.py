@@ -95,9 +95,11 @@ class SqsService:
     name = "sqs"
 
     def __init__(self, model: SqsModel, replicator: Replicator, notifier: Notifier,
-                 config: SqsConfig | None = None) -> None:
+                 config: SqsConfig | None = None, *, is_leader: Callable[[], bool] = lambda: True) -> None:
         self._model = model
         self._rep = replicator
+        # Only the leader proposes maintenance (expiry sweeps, move-task steps): followers would propose the same.
+        self._is_leader = is_leader
         self._notifier = notifier
         self._config = config or SqsConfig()
         self._closed = False
@@ -502,6 +504,10 @@ class SqsService:
         running message move tasks at their rates; run until ``stop``."""
         interval = self._config.maintenance_interval_s
         while not stop.is_set():
+            if not self._is_leader():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), interval)
+                continue
             self._task_started.clear()  # a task started from here on wakes the pause below
             due = self._model.next_expiry_ms()
             now = self._rep.now_ms()

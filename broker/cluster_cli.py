@@ -1,0 +1,109 @@
+"""``raftmq cluster ...`` (admin over any node's gRPC port) and ``raftmq dev-cluster`` (a local cluster to try)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+
+from cluster.forwarding import AdminClient
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    admin = commands.add_parser("cluster", help="inspect or change a running cluster (talks to any node)")
+    admin.add_argument("--endpoint", default="127.0.0.1:50051", help="gRPC HOST:PORT of any node")
+    actions = admin.add_subparsers(dest="action", required=True)
+    actions.add_parser("status", help="leader, term, commit/applied index and lag per node (JSON)")
+    add = actions.add_parser("add-node", help="add a node: it joins as a learner, catches up, becomes a voter")
+    add.add_argument("node_id")
+    add.add_argument("--address", required=True, help="the new node's gRPC HOST:PORT")
+    remove = actions.add_parser("remove-node", help="remove a node from the membership")
+    remove.add_argument("node_id")
+    transfer = actions.add_parser("transfer-leader", help="hand leadership to a node")
+    transfer.add_argument("node_id")
+
+    dev = commands.add_parser("dev-cluster", help="start a local cluster on this machine for trying it out")
+    dev.add_argument("--nodes", type=int, default=3, choices=[1, 3, 5])
+    dev.add_argument("--data-dir", default=None, help="parent directory of the nodes' data (default: a temp dir)")
+    dev.add_argument("--host", default="127.0.0.1")
+
+
+async def _admin(args: argparse.Namespace) -> int:
+    client = AdminClient(args.endpoint)
+    try:
+        if args.action == "status":
+            status = await client.status()
+            print(json.dumps(status.as_dict(), indent=2))
+        elif args.action == "add-node":
+            await client.add_node(args.node_id, args.address)
+            print(f"added {args.node_id} ({args.address})")
+        elif args.action == "remove-node":
+            await client.remove_node(args.node_id)
+            print(f"removed {args.node_id}")
+        elif args.action == "transfer-leader":
+            await client.transfer_leader(args.node_id)
+            print(f"leadership transferred to {args.node_id}")
+        return 0
+    except Exception as exc:  # a CLI reports the failure in one line and exits non-zero
+        print(f"raftmq cluster {args.action}: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        await client.close()
+
+
+def run_admin(args: argparse.Namespace) -> int:
+    return asyncio.run(_admin(args))
+
+
+def _free_ports(host: str, count: int) -> list[int]:
+    sockets = []
+    try:
+        for _ in range(count):
+            s = socket.socket()
+            s.bind((host, 0))
+            sockets.append(s)
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+def run_dev_cluster(args: argparse.Namespace) -> int:
+    """Start N ``raftmq serve`` processes, print every node's endpoints, stop them all on Ctrl-C/SIGTERM."""
+    base = args.data_dir or tempfile.mkdtemp(prefix="raftmq-dev-cluster-")
+    ports = _free_ports(args.host, 2 * args.nodes)
+    http_ports, grpc_ports = ports[: args.nodes], ports[args.nodes:]
+    ids = [f"n{i + 1}" for i in range(args.nodes)]
+    peers = ",".join(f"{node}={args.host}:{port}" for node, port in zip(ids, grpc_ports, strict=True))
+    procs: list[subprocess.Popen[str]] = []
+    for node, http_port in zip(ids, http_ports, strict=True):
+        cmd = [sys.executable, "-m", "broker.cli", "serve", "--node-id", node, "--peers", peers,
+               "--host", args.host, "--port", str(http_port), "--data-dir", os.path.join(base, node)]
+        procs.append(subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True))
+    try:
+        for proc in procs:
+            assert proc.stdout is not None
+            line = proc.stdout.readline().strip()
+            if not line:
+                raise RuntimeError("a node exited before it was ready")
+            print(line, flush=True)
+        print(f"RaftMQ dev cluster: {args.nodes} nodes, peers={peers}, data under {base}; Ctrl-C stops it",
+              flush=True)
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+        signal.sigwait({signal.SIGINT, signal.SIGTERM})
+        return 0
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
