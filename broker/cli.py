@@ -35,6 +35,9 @@ def _parser() -> argparse.ArgumentParser:
                        help="cluster members as n1=HOST:GRPC_PORT,n2=...; omitted: a one-node broker")
     serve.add_argument("--join", action="store_true",
                        help="join an existing cluster (a node added later with 'cluster add-node', or with wiped data)")
+    serve.add_argument("--raft-tick-ms", type=int, default=int(defaults.raft_tick_s * 1000),
+                       help="Raft tick (default 100 ms); elections start after --raft-election-ticks silent ticks")
+    serve.add_argument("--raft-election-ticks", type=int, default=defaults.raft_election_ticks)
     add_commands(commands)
     return parser
 
@@ -42,7 +45,8 @@ def _parser() -> argparse.ArgumentParser:
 def _config(args: argparse.Namespace) -> NodeConfig:
     return NodeConfig(data_dir=args.data_dir, host=args.host, port=args.port, grpc_port=args.grpc_port,
                       node_id=args.node_id, account_id=args.account_id, region=args.region,
-                      public_endpoint=args.public_endpoint, peers=args.peers, join=args.join)
+                      public_endpoint=args.public_endpoint, peers=args.peers, join=args.join,
+                      raft_tick_s=args.raft_tick_ms / 1000, raft_election_ticks=args.raft_election_ticks)
 
 
 # The LMDB writer thread must get the GIL back within a fraction of a millisecond after each fsync, or every commit
