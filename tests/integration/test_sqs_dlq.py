@@ -234,6 +234,10 @@ def test_list_dead_letter_source_queues_with_pagination(sqs: Any, make_queue: Ma
     assert {url for p in pages for url in p} == sources
 
     assert sqs.list_dead_letter_source_queues(QueueUrl=unrelated).get("queueUrls", []) == []
+    for out_of_range in (0, 1001):
+        with pytest.raises(ClientError) as info:
+            sqs.list_dead_letter_source_queues(QueueUrl=dlq, MaxResults=out_of_range)
+        assert error_code(info.value) == "InvalidParameterValue"
     removed = sorted(sources)[0]
     sqs.set_queue_attributes(QueueUrl=removed, Attributes={"RedrivePolicy": ""})
     assert set(sqs.list_dead_letter_source_queues(QueueUrl=dlq).get("queueUrls", [])) == sources - {removed}

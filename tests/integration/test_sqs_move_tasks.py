@@ -135,6 +135,15 @@ def test_moved_messages_wake_a_long_poll_on_the_destination(sqs: Any, sqs_factor
     assert latency <= 1.0, f"the consumer saw the moved message {latency:.2f} s after the task completed"
 
 
+def test_a_task_on_an_empty_dlq_completes_with_nothing_moved(sqs: Any, make_queue: MakeQueue) -> None:
+    dlq, source = dlq_with_source(sqs, make_queue)
+    sqs.start_message_move_task(SourceArn=arn_of(sqs, dlq), DestinationArn=arn_of(sqs, source))
+    final = wait_for(sqs, arn_of(sqs, dlq), finished, timeout=10)
+    assert (final["Status"], final["ApproximateNumberOfMessagesMoved"], final["ApproximateNumberOfMessagesToMove"]) \
+        == ("COMPLETED", 0, 0)
+    assert "FailureReason" not in final
+
+
 @both_protocols
 def test_without_a_destination_messages_go_back_to_their_own_source(sqs: Any, make_queue: MakeQueue) -> None:
     dlq = make_queue(suffix="dlq")
