@@ -20,9 +20,14 @@ from broker.http.server import HttpServer
 from broker.kinesis.config import KinesisConfig
 from broker.kinesis.service import KinesisService
 from broker.model.kinesis_model import KinesisModel
+from broker.model.sns_model import SnsModel
 from broker.model.sqs_model import SqsModel
 from broker.notify import Notifier
 from broker.replication import ClientFacingReplicator
+from broker.sns.delivery import DeliveryWorker
+from broker.sns.keys import SigningKeys
+from broker.sns.routes import sns_routes
+from broker.sns.service import SnsService
 from broker.sqs.service import SqsConfig, SqsService
 from broker.state_machine import BrokerStateMachine
 from broker.sts import StsService
@@ -52,6 +57,7 @@ class BrokerApp:
         self._grpc: GrpcServer | None = None
         self._maintenance_stop = asyncio.Event()
         self._maintenance: asyncio.Task[None] | None = None
+        self._sns_delivery: asyncio.Task[None] | None = None
         self._sqs: SqsService | None = None
         self._serving = False
 
@@ -61,7 +67,8 @@ class BrokerApp:
         self._store = LmdbStore(self.data_dir)
         model = SqsModel()
         kinesis_model = KinesisModel()
-        state_machine = BrokerStateMachine(model, self._notifier, kinesis_model)
+        sns_model = SnsModel(model)
+        state_machine = BrokerStateMachine(model, self._notifier, kinesis_model, sns_model)
         registrations = []
         if config.peers:
             raft = RaftReplicator(self._store, state_machine, self._raft_settings(), on_commit=_observe_commit)
@@ -81,13 +88,19 @@ class BrokerApp:
         kinesis = KinesisService(kinesis_model, client_replicator, self._store, self._notifier,
                                  KinesisConfig.from_env(config.account_id, config.region))
         kinesis.start()  # its maintenance task ends when the notifier closes at shutdown
-        gateway = AwsGateway({"sqs": sqs, "sts": StsService(), "kinesis": kinesis}, config.account_id,
+        sns_keys = SigningKeys(sns_model, client_replicator)
+        sns_worker = DeliveryWorker(sns_model, client_replicator, sns_keys.signer, is_leader)
+        sns = SnsService(sns_model, client_replicator, sns_keys, config.account_id, config.region,
+                         on_delivery=sns_worker.kick)
+        gateway = AwsGateway({"sqs": sqs, "sts": StsService(), "kinesis": kinesis, "sns": sns}, config.account_id,
                              config.region, config.public_endpoint)
         self._http = HttpServer(gateway, config.host, config.port,
-                                routes=operational_routes(self._healthy))
+                                routes={**operational_routes(self._healthy), **sns_routes(sns_keys)})
         await self._http.start()
         self._maintenance = asyncio.get_running_loop().create_task(
             sqs.run_maintenance(self._maintenance_stop), name="sqs-maintenance")
+        self._sns_delivery = asyncio.get_running_loop().create_task(
+            sns_worker.run(self._maintenance_stop), name="sns-delivery")
         self._sqs = sqs
         self._serving = True
         log.info("event=started endpoint=%s grpc=%s:%d data_dir=%s node=%s cluster=%s", self.endpoint,
@@ -148,6 +161,8 @@ class BrokerApp:
         self._maintenance_stop.set()
         if self._maintenance is not None:
             await asyncio.gather(self._maintenance, return_exceptions=True)
+        if self._sns_delivery is not None:
+            await asyncio.gather(self._sns_delivery, return_exceptions=True)
         # The replicator stops before gRPC so that a leader can hand over to a peer over the still-open streams.
         if self._replicator is not None:
             try:

@@ -124,3 +124,21 @@ InvalidSecurity = _error("InvalidSecurity", 403)
 ResourceNotFoundException = _error("ResourceNotFoundException", 404)
 RequestThrottled = _error("RequestThrottled", 400)
 InvalidAddress = _error("InvalidAddress", 404, "The address is not valid for this endpoint.")
+
+# SNS errors modelled in sns-2010-03-31.json (codes are the model's shape names; the model gives the Query code).
+NotFoundException = _error("NotFoundException", 404, query_code="NotFound")
+InvalidParameterException = _error("InvalidParameterException", 400, query_code="InvalidParameter")
+SnsInvalidParameterValue = _error("InvalidParameterValueException", 400, query_code="ParameterValueInvalid")
+AuthorizationErrorException = _error("AuthorizationErrorException", 403, query_code="AuthorizationError")
+TopicLimitExceededException = _error("TopicLimitExceededException", 403, query_code="TopicLimitExceeded")
+SubscriptionLimitExceededException = _error(
+    "SubscriptionLimitExceededException", 403, query_code="SubscriptionLimitExceeded")
+FilterPolicyLimitExceededException = _error(
+    "FilterPolicyLimitExceededException", 403, query_code="FilterPolicyLimitExceeded")
+TagLimitExceededException = _error("TagLimitExceededException", 400, query_code="TagLimitExceeded")
+SnsEmptyBatchRequest = _error("EmptyBatchRequestException", 400, query_code="EmptyBatchRequest")
+SnsTooManyEntriesInBatchRequest = _error(
+    "TooManyEntriesInBatchRequestException", 400, query_code="TooManyEntriesInBatchRequest")
+SnsBatchEntryIdsNotDistinct = _error("BatchEntryIdsNotDistinctException", 400, query_code="BatchEntryIdsNotDistinct")
+SnsBatchRequestTooLong = _error("BatchRequestTooLongException", 400, query_code="BatchRequestTooLong")
+SnsInvalidBatchEntryId = _error("InvalidBatchEntryIdException", 400, query_code="InvalidBatchEntryId")
