@@ -53,6 +53,7 @@ def test_add_permission_writes_a_statement_per_label(sqs: Any, queue_url: str) -
     document = policy_of(sqs, queue_url)
     assert document is not None
     assert document["Version"] == "2012-10-17"
+    assert document["Id"] == f"{queue_arn(sqs, queue_url)}/SQSDefaultPolicy"
     found = statements(sqs, queue_url)
     assert set(found) == {"senders", "readers"}
     arn = queue_arn(sqs, queue_url)
