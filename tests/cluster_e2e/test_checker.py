@@ -1,0 +1,54 @@
+"""The checker catches what it must (loss, phantoms, FIFO regressions and skips) and tolerates at-least-once."""
+
+from __future__ import annotations
+
+from tests.cluster_e2e.checker import check, fifo_body
+from tests.cluster_e2e.procnet import _hex_endpoint
+
+F = "q.fifo"
+
+
+def fb(group: str, *counters: int) -> list[str]:
+    return [fifo_body(group, c) for c in counters]
+
+
+def test_a_clean_run_passes_with_duplicates_and_unacknowledged_receipts() -> None:
+    verdict = check({"q": {"a", "b", "c"}}, {"q": ["a", "b"]}, [("q", "a"), ("q", "c"), ("q", "a"), ("q", "b")])
+    assert verdict.ok, verdict.describe()
+
+
+def test_an_acknowledged_message_never_received_is_lost() -> None:
+    verdict = check({"q": {"a", "b"}}, {"q": ["a", "b"]}, [("q", "a")])
+    assert verdict.lost == {"q": ["b"]} and not verdict.ok
+
+
+def test_a_received_message_never_sent_is_a_phantom() -> None:
+    verdict = check({"q": {"a"}}, {"q": ["a"]}, [("q", "a"), ("q", "x"), ("other", "a")])
+    assert verdict.phantoms == {"q": ["x"], "other": ["a"]}
+
+
+def test_fifo_redelivery_before_the_next_message_is_fine() -> None:
+    bodies = fb("g", 1, 2, 3)
+    receipts = [(F, b) for b in fb("g", 1, 1, 2, 3, 3)] + [(F, b) for b in fb("h", 1)]
+    verdict = check({F: set(bodies) | set(fb("h", 1))}, {F: bodies}, receipts, [F])
+    assert verdict.ok, verdict.describe()
+
+
+def test_fifo_going_back_is_a_violation() -> None:
+    bodies = fb("g", 1, 2)
+    verdict = check({F: set(bodies)}, {F: bodies}, [(F, b) for b in fb("g", 1, 2, 1)], [F])
+    assert verdict.order == [f"{F} group g: received 1 after 2"]
+
+
+def test_fifo_skipping_an_acknowledged_message_is_a_violation_but_not_an_unacknowledged_one() -> None:
+    bodies = fb("g", 1, 2, 3)
+    skip_acked = check({F: set(bodies)}, {F: bodies}, [(F, b) for b in fb("g", 1, 3, 2)], [F])
+    assert f"{F} group g: received 3 before acknowledged [2]" in skip_acked.order
+    skip_failed = check({F: set(bodies)}, {F: fb("g", 1, 3)}, [(F, b) for b in fb("g", 1, 3)], [F])
+    assert skip_failed.ok, skip_failed.describe()
+
+
+def test_proc_addresses_decode_for_ipv4_and_v4_mapped_ipv6() -> None:
+    assert _hex_endpoint("0100007F:1F90") == ("127.0.0.1", 8080)
+    assert _hex_endpoint("0000000000000000FFFF00000201007F:0050") == ("127.0.1.2", 80)
+    assert _hex_endpoint("00000000000000000000000001000000:0016") == ("::1", 22)
