@@ -164,6 +164,22 @@ def test_without_a_destination_messages_go_back_to_their_own_source(sqs: Any, ma
     assert drain(sqs, dlq) == []
 
 
+@both_protocols
+def test_a_redriven_message_starts_a_new_life_in_its_source(sqs: Any, make_queue: MakeQueue) -> None:
+    """Redriven messages are delivered again from their source with a fresh receive count, not bounced straight
+    back to the DLQ by the count they had when they were moved (that would make a redrive useless)."""
+    dlq = make_queue(suffix="dlq")
+    source = make_queue({"RedrivePolicy": redrive(arn_of(sqs, dlq), 1)}, suffix="src")
+    fill(sqs, source, ["second chance"])
+    assert len(sqs.receive_message(QueueUrl=source, VisibilityTimeout=0)["Messages"]) == 1
+    assert sqs.receive_message(QueueUrl=source).get("Messages", []) == []  # moved to the DLQ here
+    sqs.start_message_move_task(SourceArn=arn_of(sqs, dlq), MaxNumberOfMessagesPerSecond=100)
+    assert wait_for(sqs, arn_of(sqs, dlq), finished, timeout=10)["Status"] == "COMPLETED"
+    again = sqs.receive_message(QueueUrl=source, WaitTimeSeconds=1, VisibilityTimeout=0,
+                                AttributeNames=["ApproximateReceiveCount"]).get("Messages", [])
+    assert [(m["Body"], m["Attributes"]["ApproximateReceiveCount"]) for m in again] == [("second chance", "1")]
+
+
 # -- list and cancel ------------------------------------------------------------------------------------------------
 
 @both_protocols
