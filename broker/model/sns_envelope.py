@@ -7,7 +7,6 @@ sends. ``string_to_sign`` is AWS's canonical form: ``Name\\nValue\\n`` for each 
 from __future__ import annotations
 
 import base64
-import datetime
 import json
 from typing import Any
 from urllib.parse import quote
@@ -85,6 +84,20 @@ def confirmation_fields(message_id: str, topic_arn: str, token: str, endpoint_ur
 
 
 def iso_timestamp(ms: int) -> str:
-    """Epoch milliseconds as AWS writes them in envelopes: ``2026-11-28T16:18:30.123Z``."""
-    moment = datetime.datetime.fromtimestamp(ms // 1000, tz=datetime.UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+    """Epoch milliseconds as AWS writes them in envelopes: ``2026-11-28T16:18:30.123Z`` (pure arithmetic: the
+    model may not import clocks)."""
+    days, rest = divmod(ms, 86_400_000)
+    # civil date from days since 1970-01-01 (H. Hinnant's algorithm)
+    z = days + 719_468
+    era = z // 146_097
+    doe = z - era * 146_097
+    yoe = (doe - doe // 1460 + doe // 36_524 - doe // 146_096) // 365
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    day = doy - (153 * mp + 2) // 5 + 1
+    month = mp + 3 if mp < 10 else mp - 9
+    year = yoe + era * 400 + (month <= 2)
+    seconds, millis = divmod(rest, 1000)
+    minutes, second = divmod(seconds, 60)
+    hour, minute = divmod(minutes, 60)
+    return f"{year:04d}-{month:02d}-{day:02d}T{hour:02d}:{minute:02d}:{second:02d}.{millis:03d}Z"

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -143,8 +142,10 @@ class Delivery:
 
 
 def fanout_message_id(sns_message_id: str, sub_arn: str) -> str:
-    digest = hashlib.md5(f"{sns_message_id}\n{sub_arn}".encode(), usedforsecurity=False).digest()
-    return str(uuid.UUID(bytes=digest, version=4))
+    """The SQS MessageId of one delivered copy: derived, so every node stores the same (UUID v4 layout)."""
+    h = hashlib.md5(f"{sns_message_id}\n{sub_arn}".encode(), usedforsecurity=False).hexdigest()
+    variant = "89ab"[int(h[16], 16) & 3]
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{variant}{h[17:20]}-{h[20:32]}"
 
 
 class SnsModel:
