@@ -95,8 +95,11 @@ class Cluster:
             self._spawn(nid)
 
     def add_process(self, node_id: str) -> Node:
-        """Start ``node_id`` with ``--join`` (it knows the current members and itself); not yet a member."""
-        port = self._reserve(node_id)
+        """Start ``node_id`` with ``--join`` (it knows the other nodes and itself); a member only once added.
+
+        A node that existed before (wiped, then removed) keeps its gRPC port and proxy listener."""
+        known = self.nodes.get(node_id)
+        port = known.grpc_port if known is not None else self._reserve(node_id)
         members = [n for n in self.nodes.values() if n.node_id != node_id]
         peers = ",".join([f"{node_id}=127.0.1.{self._index(node_id)}:{port}",
                           *(f"{n.node_id}={n.peer_address}" for n in members)])
