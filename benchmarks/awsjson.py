@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -29,6 +29,14 @@ class Target:
     region: str = "us-east-1"
     access_key: str = "AKIDRAFTMQBENCH00000"
     secret_key: str = "raftmq-bench-secret"  # dummy: the server accepts any credential for now
+    alternates: tuple[str, ...] = ()  # more endpoints of the same cluster: connections are spread over all
+
+    def for_connection(self, index: int) -> Target:
+        """The single-endpoint target connection ``index`` uses (round robin over endpoint + alternates)."""
+        if not self.alternates:
+            return self
+        endpoints = (self.endpoint, *self.alternates)
+        return replace(self, endpoint=endpoints[index % len(endpoints)], alternates=())
 
     @property
     def host_port(self) -> tuple[str, int]:

@@ -16,6 +16,7 @@ import platform
 import shlex
 import sys
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -24,6 +25,7 @@ import orjson
 
 from benchmarks import procstat, report, runner
 from benchmarks.awsjson import Target
+from benchmarks.cluster import SpawnedCluster
 from benchmarks.scenarios import SCENARIOS
 from benchmarks.server import SpawnedCommand, SpawnedServer
 
@@ -48,6 +50,10 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     where.add_argument("--target", help="endpoint of a running server, e.g. http://127.0.0.1:4566")
     where.add_argument("--spawn-server", action="store_true", help="start raftmq serve on a temp dir and port 0")
     where.add_argument("--spawn-cmd", help="start this server command ({port} = a free port) for a baseline")
+    where.add_argument("--spawn-cluster", type=int, metavar="N",
+                       help="start N raftmq serve nodes as one cluster on 127.0.0.1; load goes to the leader")
+    p.add_argument("--spread", action="store_true",
+                   help="with --spawn-cluster: spread the connections over all nodes instead of the leader")
     p.add_argument("--server-pid", type=int, help="pid whose CPU to measure (default: found via /proc)")
     p.add_argument("--server-profile", metavar="OUT", help="with --spawn-server: cProfile the server into OUT")
     p.add_argument("--server-arg", action="append", default=[], help="extra argument for raftmq serve (repeatable)")
@@ -76,9 +82,36 @@ def machine_info() -> dict[str, Any]:
             "cpu_model": model, "python": platform.python_version(), "platform": platform.platform()}
 
 
+@dataclass(frozen=True)
+class ServerUnderTest:
+    """Where the load goes and which processes' CPU is read."""
+
+    endpoint: str
+    pid: int | None
+    alternates: tuple[str, ...] = ()  # more endpoints to spread connections over
+    node_pids: tuple[tuple[str, int], ...] = ()  # every node of a spawned cluster
+
+
 @contextlib.contextmanager
-def _server(args: argparse.Namespace) -> Iterator[tuple[str, int | None]]:
-    """Yields (endpoint, pid to measure)."""
+def _server(args: argparse.Namespace) -> Iterator[ServerUnderTest]:
+    if args.spawn_cluster is not None:
+        with SpawnedCluster(args.spawn_cluster, args.server_arg) as cluster:
+            leader = cluster.leader
+            print(f"spawned cluster: peers={cluster.peers}, leader {leader.node_id} at {leader.endpoint} "
+                  f"(pid {leader.pid})", file=sys.stderr)
+            others = tuple(n.endpoint for n in cluster.nodes if n is not leader) if args.spread else ()
+            yield ServerUnderTest(leader.endpoint, args.server_pid or leader.pid, others,
+                                  tuple((n.node_id, n.pid) for n in cluster.nodes))
+            codes = cluster.stop()
+        print(f"cluster stopped with exit codes {codes}", file=sys.stderr)
+        return
+    with _single_server(args) as (endpoint, pid):
+        yield ServerUnderTest(endpoint, pid)
+
+
+@contextlib.contextmanager
+def _single_server(args: argparse.Namespace) -> Iterator[tuple[str, int | None]]:
+    """Yields (endpoint, pid to measure) once."""
     if args.spawn_server:
         with SpawnedServer(args.server_arg, profile_out=args.server_profile) as srv:
             print(f"spawned: {srv.ready_line}", file=sys.stderr)
@@ -106,12 +139,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise SystemExit("--repeat must be >= 1")
     spec = SCENARIOS[args.scenario]
     results: list[runner.RunResult] = []
-    with _server(args) as (endpoint, pid):
-        if pid is None:
+    if args.spread and args.spawn_cluster is None:
+        raise SystemExit("--spread needs --spawn-cluster")
+    with _server(args) as server:
+        endpoint = server.endpoint
+        if server.pid is None:
             print("server pid unknown: CPU per message will not be reported (use --server-pid)", file=sys.stderr)
-        target = Target(endpoint, args.region, args.access_key, args.secret_key)
-        config = runner.RunConfig(args.processes, args.connections, args.duration, pid, not args.no_progress,
-                                  not args.no_uvloop, args.warmup)
+        target = Target(endpoint, args.region, args.access_key, args.secret_key, server.alternates)
+        config = runner.RunConfig(args.processes, args.connections, args.duration, server.pid,
+                                  not args.no_progress, not args.no_uvloop, args.warmup, server.node_pids)
         for i in range(args.repeat):
             result = runner.run(spec.from_args(args), target, config)
             results.append(result)
@@ -120,7 +156,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(report.median_summary(results), flush=True)
     if args.json:
         extra = {"command": shlex.join(["python", "-m", "benchmarks", *(argv or sys.argv[1:])]),
-                 "endpoint": endpoint, "machine": machine_info()}
+                 "endpoint": endpoint, "endpoints": [endpoint, *server.alternates], "machine": machine_info()}
         Path(args.json).write_bytes(orjson.dumps(report.to_json(results, extra), option=orjson.OPT_INDENT_2))
     failed = any(r.failures for r in results) or not any(r.total for r in results)
     return 1 if failed else 0

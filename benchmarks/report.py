@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import statistics
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from benchmarks.runner import RunResult
@@ -29,6 +29,9 @@ def summary(result: RunResult) -> str:
         f"CPU-us/{result.unit.rstrip('s')}",
         "  errors: " + (", ".join(f"{k} {v:,}" for k, v in sorted(result.errors.items())) or "none"),
     ]
+    if result.node_cpu_us_per_unit is not None:
+        lines.append("  CPU-us/" + result.unit.rstrip("s") + " per node: " + ", ".join(
+            f"{node} {v:,.1f}" for node, v in result.node_cpu_us_per_unit.items()))
     if result.server_written_bytes is not None:
         lines.append(f"  server storage writes: {result.server_written_bytes / 1e6:,.1f} MB = "
                      f"{_fmt(result.server_written_bytes_per_unit, 0)} bytes/{result.unit.rstrip('s')}")
@@ -59,6 +62,7 @@ def median_of(results: Sequence[RunResult]) -> dict[str, Any]:
         "server_cpu_us_per_unit": med([r.server_cpu_us_per_unit for r in results]),
         "client_cpu_us_per_unit": med([r.client_cpu_us_per_unit for r in results]),
         "server_written_bytes_per_unit": med([r.server_written_bytes_per_unit for r in results]),
+        "node_cpu_us_per_unit": _node_medians(results, med),
         "errors": sum(sum(r.errors.values()) for r in results),
         "entries_per_commit": med([r.server_commits["entries_per_commit"] if r.server_commits else None
                                    for r in results]),
@@ -68,6 +72,15 @@ def median_of(results: Sequence[RunResult]) -> dict[str, Any]:
     }
 
 
+def _node_medians(results: Sequence[RunResult],
+                  med: Callable[[Sequence[float | None]], float | None]) -> dict[str, float | None] | None:
+    per_run = [r.node_cpu_us_per_unit for r in results]
+    nodes = sorted({n for per in per_run if per for n in per})
+    if not nodes:
+        return None
+    return {n: med([per.get(n) if per else None for per in per_run]) for n in nodes}
+
+
 def median_summary(results: Sequence[RunResult]) -> str:
     med = median_of(results)
     unit = results[0].unit
@@ -75,6 +88,9 @@ def median_summary(results: Sequence[RunResult]) -> str:
              f"{_fmt(med['server_cpu_us_per_unit'])} CPU-us/{unit.rstrip('s')}, generator "
              f"{_fmt(med['client_cpu_us_per_unit'])} CPU-us/{unit.rstrip('s')}, errors {med['errors']:,}",
              "  runs (rate/s): " + ", ".join(f"{r.rate:,.0f}" for r in results)]
+    if med["node_cpu_us_per_unit"]:
+        lines.append(f"  CPU-us/{unit.rstrip('s')} per node: " + ", ".join(
+            f"{n} {_fmt(v)}" for n, v in med["node_cpu_us_per_unit"].items()))
     if med["server_written_bytes_per_unit"] is not None:
         lines.append(f"  server storage writes: {med['server_written_bytes_per_unit']:,.0f} bytes/{unit.rstrip('s')}")
     if med["commit_ms_mean"] is not None:

@@ -39,6 +39,7 @@ class RunConfig:
     progress: bool = True
     uvloop: bool = True
     warmup: float = 0.0  # seconds of load before the measured window (ramp-up, caches, first allocations)
+    node_pids: tuple[tuple[str, int], ...] = ()  # (node id, pid) of every cluster node: CPU read per node
 
     def __post_init__(self) -> None:
         if self.processes < 1 or self.connections < 1:
@@ -66,6 +67,7 @@ class RunResult:
     server_commits: dict[str, float] | None = None  # group-commit figures from the server's /metrics
     timeline: list[tuple[float, float]] = field(default_factory=list)  # (seconds since start, rate over last s)
     server_written_bytes: int | None = None  # storage writes of the server process during the run
+    node_cpu_seconds: dict[str, float] | None = None  # per cluster node, when the config names node pids
 
     @property
     def total(self) -> int:
@@ -88,6 +90,15 @@ class RunResult:
         return self.server_written_bytes / self.total
 
     @property
+    def node_cpu_us_per_unit(self) -> dict[str, float] | None:
+        """CPU-µs per unit of each cluster node, plus ``all`` (the whole cluster's)."""
+        if self.node_cpu_seconds is None or self.total == 0:
+            return None
+        per = {node: cpu * 1e6 / self.total for node, cpu in self.node_cpu_seconds.items()}
+        per["all"] = sum(self.node_cpu_seconds.values()) * 1e6 / self.total
+        return per
+
+    @property
     def client_cpu_us_per_unit(self) -> float | None:
         return self.client_cpu_seconds * 1e6 / self.total if self.total else None
 
@@ -100,6 +111,9 @@ class RunResult:
             "total": self.total, "rate_per_s": round(self.rate, 1), "counters": self.counters, "errors": self.errors,
             "server_pid": self.config.server_pid,
             "server_cpu_s": self.server_cpu_seconds, "server_cpu_us_per_unit": _round(self.server_cpu_us_per_unit),
+            "node_cpu_s": self.node_cpu_seconds,
+            "node_cpu_us_per_unit": None if self.node_cpu_us_per_unit is None else {
+                k: round(v, 2) for k, v in self.node_cpu_us_per_unit.items()},
             "server_written_bytes": self.server_written_bytes,
             "server_written_bytes_per_unit": _round(self.server_written_bytes_per_unit),
             "client_cpu_s": round(self.client_cpu_seconds, 3),
@@ -132,6 +146,23 @@ def _server_cpu(pid: int | None) -> float | None:
         return None
 
 
+def _nodes_cpu(node_pids: tuple[tuple[str, int], ...]) -> dict[str, float | None]:
+    return {node: _server_cpu(pid) for node, pid in node_pids}
+
+
+def _cpu_delta(before: dict[str, float | None], after: dict[str, float | None]) -> dict[str, float] | None:
+    """Per-node CPU over the window; None when there are no nodes or one could not be read."""
+    if not before:
+        return None
+    out: dict[str, float] = {}
+    for node, cpu0 in before.items():
+        cpu1 = after.get(node)
+        if cpu0 is None or cpu1 is None:
+            return None
+        out[node] = round(cpu1 - cpu0, 3)
+    return out
+
+
 def run(scenario: Scenario, target: Target, config: RunConfig, log: TextIO = sys.stderr) -> RunResult:
     """Set the scenario up, drive it for ``config.duration`` seconds, tear it down, return merged results."""
     asyncio.run(scenario.setup(target))
@@ -156,11 +187,11 @@ def _drive(scenario: Scenario, target: Target, config: RunConfig, log: TextIO) -
         w.start()
     try:
         _await_ready(ready, workers)
-        before: list[tuple[dict[str, float], float | None, int | None]] = []
+        before: list[tuple[dict[str, float], float | None, int | None, dict[str, float | None]]] = []
 
         def measure_from_now() -> None:
             before.append((asyncio.run(servermetrics.scrape(target)), _server_cpu(config.server_pid),
-                           _server_written(config.server_pid)))
+                           _server_written(config.server_pid), _nodes_cpu(config.node_pids)))
 
         if config.warmup == 0:
             measure_from_now()
@@ -172,8 +203,9 @@ def _drive(scenario: Scenario, target: Target, config: RunConfig, log: TextIO) -
         collected = _collect(results, workers, config, progress, errors, start, log, scenario.unit, timeline,
                              None if before else (measure_start, measure_from_now))
         elapsed = time.monotonic() - measure_start
-        metrics0, cpu0, written0 = before[0]
+        metrics0, cpu0, written0, nodes0 = before[0]
         cpu1 = _server_cpu(config.server_pid)
+        nodes1 = _nodes_cpu(config.node_pids)
         written1 = _server_written(config.server_pid)
         metrics1 = asyncio.run(servermetrics.scrape(target))
     finally:
@@ -188,7 +220,7 @@ def _drive(scenario: Scenario, target: Target, config: RunConfig, log: TextIO) -
     return RunResult(scenario.name, scenario.unit, scenario.headline, scenario.describe(), config, elapsed,
                      merged.counters, merged.errors, merged.latency, merged.client_cpu_seconds, server_cpu,
                      merged.failures, servermetrics.commit_summary(metrics0, metrics1, elapsed), timeline,
-                     server_written)
+                     server_written, _cpu_delta(nodes0, nodes1))
 
 
 def _await_ready(ready: mp.Queue[int], workers: list[Any]) -> None:
@@ -291,7 +323,8 @@ async def _connections(scenario: Scenario, target: Target, config: RunConfig, st
         asyncio.get_running_loop().call_later(max(0.0, measure_start - time.monotonic()), on_measure_start)
     async with asyncio.TaskGroup() as group:
         for c in range(config.connections):
-            group.create_task(scenario.run_connection(target, stats, stopping, index * config.connections + c))
+            conn = index * config.connections + c
+            group.create_task(scenario.run_connection(target.for_connection(conn), stats, stopping, conn))
 
 
 def _run_loop(main: Coroutine[Any, Any, None], use_uvloop: bool) -> None:

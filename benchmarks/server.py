@@ -102,10 +102,20 @@ class SpawnedServer(_Managed):
                      "--port", "0", "--grpc-port", "0", "--log-level", "warning", *(extra_args or [])]
         self.ready_timeout = ready_timeout
         self.ready_line = ""
+        self.grpc = ""  # HOST:PORT of its gRPC API, from the ready line
 
     def __enter__(self) -> SpawnedServer:
+        self.launch()
+        return self.wait_ready()
+
+    def launch(self) -> None:
+        """Start the process without waiting (a cluster starts every node before any can be ready)."""
         with self.log_path.open("wb") as log:
             self.proc = subprocess.Popen(self.argv, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL)
+
+    def wait_ready(self) -> SpawnedServer:
+        """Block until the ready line; on failure stop the process and raise with its log's tail."""
+        assert self.proc is not None
         try:
             assert self.proc.stdout is not None
             self.ready_line = _read_ready_line(self.proc, self.proc.stdout, self.ready_timeout)
@@ -116,6 +126,7 @@ class SpawnedServer(_Managed):
         match = READY_RE.search(self.ready_line)
         assert match is not None
         self.endpoint = match["endpoint"]
+        self.grpc = match["grpc"]
         threading.Thread(target=_drain, args=(self.proc.stdout,), daemon=True).start()
         return self
 

@@ -54,3 +54,14 @@ def test_profiled_runs_the_entry_point_and_dumps_stats(tmp_path: Path) -> None:
     assert profiled.main([str(out), "sys:exit", "--", "ignored"]) == 0  # SystemExit(None) is a clean exit
     assert out.exists()
     assert profiled.main([str(out), "sys:exit"]) == 2  # missing "--": usage error
+
+
+def test_cluster_node_cpu_per_unit_and_its_medians() -> None:
+    runs = [result(10_000, 1.0, 100), result(20_000, 1.0, 100), result(10_000, 1.0, 100)]
+    for run, (n1, n2) in zip(runs, [(1.0, 0.5), (4.0, 1.0), (3.0, 2.0)], strict=True):
+        run.node_cpu_seconds = {"n1": n1, "n2": n2}
+    assert runs[0].node_cpu_us_per_unit == {"n1": 100.0, "n2": 50.0, "all": 150.0}
+    med = report.median_of(runs)
+    assert med["node_cpu_us_per_unit"] == {"all": 250.0, "n1": 200.0, "n2": 50.0}
+    assert "per node: all 250.0, n1 200.0, n2 50.0" in report.median_summary(runs)
+    assert report.median_of([result(1, 1.0, 1)])["node_cpu_us_per_unit"] is None
