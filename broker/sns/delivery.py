@@ -9,7 +9,6 @@ kicks it (a publish or subscribe recorded deliveries), when the next retry is du
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -23,6 +22,7 @@ from cluster.api import Replicator
 
 log = logging.getLogger(__name__)
 USER_AGENT = "Amazon Simple Notification Service Agent"
+OUTCOME_BACKOFF_S = 1.0
 
 
 class DeliveryWorker:
@@ -78,8 +78,11 @@ class DeliveryWorker:
     async def _deliver(self, delivery: Delivery) -> None:
         async with self._slots:
             ok = await self.send(delivery)
-        with contextlib.suppress(Exception):  # not leader any more: the new leader sends it again
+        try:
             await self._rep.propose_and_wait(encode(DeliveryOutcome(delivery.delivery_id, delivery.attempt, ok)))
+        except Exception as exc:  # not leader any more (the new leader sends it again), or no quorum right now
+            log.info("event=sns-outcome-not-recorded delivery=%d error=%r", delivery.delivery_id, exc)
+            await asyncio.sleep(OUTCOME_BACKOFF_S)  # a backoff, so an unrecordable outcome does not spin the endpoint
 
     async def send(self, delivery: Delivery) -> bool:
         """One attempt: POST the signed document (or the raw message); True on a 2xx answer."""
