@@ -160,7 +160,6 @@ class SnsModel:
         self.deliveries: dict[int, Delivery] = {}
         self.signing: tuple[str, str] | None = None
         self.undeliverable = 0
-        self.deliveries_changed = False  # set when a delivery became due; the service's worker clears it
         self._handlers: dict[type[Any], Callable[[Any, Meta, ChangeSink], object]] = {
             CreateTopic: self._create_topic, DeleteTopic: self._delete_topic,
             SetTopicAttribute: self._set_topic_attribute, Subscribe: self._subscribe,
@@ -220,7 +219,6 @@ class SnsModel:
             self.signing = (key_pem, cert_pem)
         else:
             self.signing = None
-        self.deliveries_changed = bool(self.deliveries)
 
     # -- reads --------------------------------------------------------------------------------------------------
 
@@ -237,7 +235,10 @@ class SnsModel:
         return sub
 
     def due_deliveries(self, now_ms: int, limit: int = 64) -> tuple[list[Delivery], int | None]:
-        """Deliveries due at ``now_ms`` (oldest first) and the due time of the next one not yet due."""
+        """Deliveries due at ``now_ms`` (oldest first) and the due time of the next one not yet due.
+
+        A scan of every pending delivery: fine for thousands; an index by due time is the next step if an endpoint
+        that is down for long accumulates far more."""
         due = sorted((d for d in self.deliveries.values() if d.due <= now_ms), key=lambda d: (d.due, d.delivery_id))
         later = [d.due for d in self.deliveries.values() if d.due > now_ms]
         return due[:limit], (min(later) if later else None)
@@ -257,7 +258,6 @@ class SnsModel:
         self.deliveries[d.delivery_id] = d
         changes.put(DELIVERIES, d.delivery_id.to_bytes(8, "big"), codec.pack(
             [d.sub_arn, d.kind, d.fields, d.attributes, d.attempt, d.due, d.endpoint_url, d.sequence_number]))
-        self.deliveries_changed = True
 
     def _drop_delivery(self, delivery_id: int, changes: ChangeSink) -> None:
         if self.deliveries.pop(delivery_id, None) is not None:

@@ -262,7 +262,8 @@ class SnsService:
         await self._rep.read_barrier()
         sub = self._model.subscription(arn)
         attrs = {"SubscriptionArn": sub.arn, "TopicArn": sub.topic_arn, "Owner": sub.owner,
-                 "Protocol": sub.protocol, "Endpoint": sub.endpoint, "ConfirmationWasAuthenticated": "true",
+                 "Protocol": sub.protocol, "Endpoint": sub.endpoint,
+                 "ConfirmationWasAuthenticated": "true" if sub.confirmed else "false",
                  "PendingConfirmation": "false" if sub.confirmed else "true",
                  "RawMessageDelivery": "false", "SubscriptionPrincipal": f"arn:aws:iam::{sub.owner}:user/raftmq"}
         if sub.protocol in ("http", "https"):
