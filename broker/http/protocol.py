@@ -31,7 +31,10 @@ from broker.http.wire import (
     CONNECTION_CLOSE,
     CONNECTION_KEEP_ALIVE,
     CONTINUE,
+    LAST_CHUNK,
+    encode_chunk,
     encode_response,
+    encode_stream_head,
     error_response,
     new_request_id,
 )
@@ -330,6 +333,9 @@ class HttpProtocol(asyncio.Protocol):
                 response = await handler(request)
                 if self._closing and not self._queue:
                     connection = CONNECTION_CLOSE
+                if response.stream is not None:
+                    await self._stream(response, request, connection)
+                    return
                 data = encode_response(response, request.request_id, connection, request.method == "HEAD")
             except Exception as exc:
                 logger.error("request %s %s %s failed", request.request_id, request.method, request.path,
@@ -349,6 +355,27 @@ class HttpProtocol(asyncio.Protocol):
                 self._state.release(self)
             else:
                 self._next()
+
+    async def _stream(self, response: HttpResponse, request: HttpRequest, connection: bytes) -> None:
+        """Send a streamed response: the head, then each item as the handler's iterator yields it, then the last
+        chunk. Stops reading the iterator once the connection is gone; always closes it."""
+        stream = response.stream
+        assert stream is not None
+        try:
+            self._write(encode_stream_head(response, request.request_id, connection))
+            async for item in stream:
+                if self._done:
+                    break
+                if item:
+                    self._write(encode_chunk(item))
+            self._write(LAST_CHUNK)
+        except Exception as exc:  # the head is out: all we can say is that the body is cut short
+            logger.error("stream of request %s failed", request.request_id, exc_info=exc)
+            self._close()
+        finally:
+            aclose = getattr(stream, "aclose", None)
+            if aclose is not None:
+                await aclose()
 
     def _write(self, data: bytes) -> None:
         if not self._done and self._transport is not None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 
@@ -24,6 +24,9 @@ class HttpResponse:
     body: bytes = b""
     headers: list[tuple[str, str]] = field(default_factory=list)
     content_type: str = "application/json"
+    # A body produced over time (e.g. an AWS event stream): sent with chunked transfer encoding, one chunk per item
+    # as the iterator yields it; ``body`` is then ignored. The server closes the iterator when it stops reading it.
+    stream: AsyncIterator[bytes] | None = None
 
 
 HttpHandler = Callable[[HttpRequest], Awaitable[HttpResponse]]

@@ -92,6 +92,26 @@ def _append_headers(parts: list[bytes], headers: list[tuple[str, str]]) -> bool:
     return has_id
 
 
+LAST_CHUNK = b"0\r\n\r\n"
+
+
+def encode_stream_head(response: HttpResponse, request_id: str, connection: bytes) -> bytes:
+    """Status line and headers of a streamed response (``Transfer-Encoding: chunked``, no length)."""
+    parts = [status_line(response.status), DATES.line(), _content_type_line(response.content_type)]
+    has_id = _append_headers(parts, response.headers) if response.headers else False
+    if connection:
+        parts.append(connection)
+    if not has_id:
+        parts.append(f"x-amzn-RequestId: {request_id}\r\n".encode("latin-1"))
+    parts.append(b"Transfer-Encoding: chunked\r\n\r\n")
+    return b"".join(parts)
+
+
+def encode_chunk(data: bytes) -> bytes:
+    """One chunk of a chunked body (never empty: an empty chunk would end the body)."""
+    return b"%x\r\n%b\r\n" % (len(data), data)
+
+
 def encode_response(response: HttpResponse, request_id: str, connection: bytes, head: bool) -> bytes:
     """The whole response as one buffer.
 

@@ -1,15 +1,17 @@
-"""Test harness for the Kinesis service: the real model, service and gateway behind a botocore client.
+"""Test harness for the Kinesis service: the real model, service, gateway and SubscribeToShard front end behind a
+botocore client.
 
-Proposals are applied at once against ``MemoryTables`` (the durable tables the service reads records from); the
-clock is real time plus an offset the test moves, so iterator expiry and retention are tested without sleeping.
-botocore serializes every request and parses every response, so its parsers judge our bytes.
+Proposals are applied at once against ``MemoryTables`` (the durable tables the service reads records from). The
+clock starts at real time and moves only when the test moves it, so iterator expiry, retention and per-second
+throughput windows are tested without sleeping and without racing the wall clock. botocore serializes every request
+and parses every response, so its parsers judge our bytes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -21,6 +23,7 @@ from botocore.config import Config
 from broker.aws.gateway import AwsGateway
 from broker.http.types import HttpRequest
 from broker.kinesis.config import KinesisConfig
+from broker.kinesis.front import SubscribeFront
 from broker.kinesis.service import KinesisService
 from broker.model.kinesis_commands import Maintain
 from broker.model.kinesis_model import KinesisModel
@@ -69,6 +72,10 @@ class _Raw:
         yield self._body
 
 
+async def _collect(stream: AsyncIterator[bytes]) -> bytes:
+    return b"".join([chunk async for chunk in stream])
+
+
 class Env:
     """Model + service + gateway + a botocore Kinesis client wired together in memory."""
 
@@ -79,7 +86,8 @@ class Env:
         self.rep = FakeReplicator(self.sm)
         self.config = config or KinesisConfig(account_id=ACCOUNT)
         self.service = KinesisService(self.model, self.rep, self.rep.tables, self.notifier, self.config)
-        self.gateway = AwsGateway({"kinesis": self.service}, ACCOUNT, "us-east-1")
+        self.gateway = SubscribeFront(AwsGateway({"kinesis": self.service}, ACCOUNT, "us-east-1"), self.service,
+                                      ACCOUNT, "us-east-1")
         self.loop = asyncio.new_event_loop()
         self.client = self.make_client()
 
@@ -102,7 +110,10 @@ class Env:
             self.gateway(HttpRequest(request.method, url.path or "/", url.query, headers, body, "127.0.0.1")))
         out = dict(response.headers)
         out["Content-Type"] = response.content_type
-        return AWSResponse(request.url, response.status, out, _Raw(response.body))
+        payload = response.body
+        if response.stream is not None:  # an event stream: run it to its end (tests keep subscriptions short)
+            payload = self.loop.run_until_complete(_collect(response.stream))
+        return AWSResponse(request.url, response.status, out, _Raw(payload))
 
     def maintain(self) -> object:
         """Apply one Maintain at the current (possibly advanced) clock."""
