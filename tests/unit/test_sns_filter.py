@@ -6,6 +6,8 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from broker.model import errors
 from broker.model.sns_filter import (
@@ -154,3 +156,34 @@ def test_nested_keys_count_as_keys_in_body_scope() -> None:
     parse_policy(json.dumps({"a": {"b": ["x"], "c": {"d": ["y"]}}}), SCOPE_BODY)
     with pytest.raises(errors.BrokerError, match="more than 5 keys"):
         parse_policy(json.dumps({"a": {str(i): ["x"] for i in range(6)}}), SCOPE_BODY)
+
+
+_words = st.text(alphabet="abcXYZ_-", min_size=0, max_size=6)
+
+
+@given(value=_words, pattern=_words)
+def test_anything_but_is_the_complement_of_an_exact_match_on_a_present_string(value: str, pattern: str) -> None:
+    attributes = attribute_values((("k", "String", value or "x", None),))
+    exact = matches_attributes(parse_policy(json.dumps({"k": [pattern or "y"]})), attributes)
+    other = matches_attributes(parse_policy(json.dumps({"k": [{"anything-but": pattern or "y"}]})), attributes)
+    assert exact is not other
+
+
+@given(value=_words, pattern=_words)
+def test_string_operators_agree_with_python(value: str, pattern: str) -> None:
+    value, pattern = value or "x", pattern or "y"
+    attributes = attribute_values((("k", "String", value, None),))
+
+    def check(condition: dict[str, Any]) -> bool:
+        return matches_attributes(parse_policy(json.dumps({"k": [condition]})), attributes)
+    assert check({"prefix": pattern}) is value.startswith(pattern)
+    assert check({"suffix": pattern}) is value.endswith(pattern)
+    assert check({"equals-ignore-case": pattern}) is (value.lower() == pattern.lower())
+    assert check({"anything-but": {"prefix": pattern}}) is not value.startswith(pattern)
+
+
+@given(number=st.integers(-1000, 1000), low=st.integers(-1000, 999), span=st.integers(1, 1000))
+def test_numeric_ranges_agree_with_python(number: int, low: int, span: int) -> None:
+    attributes = attribute_values((("n", "Number", str(number), None),))
+    policy = parse_policy(json.dumps({"n": [{"numeric": [">", low, "<=", low + span]}]}))
+    assert matches_attributes(policy, attributes) is (low < number <= low + span)
