@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Any, Protocol
 
 import cbor2
 import orjson
@@ -51,12 +51,26 @@ class _Wire:
         return self.dumps(value if self.encoder is None else self.encoder(value))
 
 
-class SubscribeFront:
-    """``HttpHandler``: SubscribeToShard as an event stream; every other request to ``inner``."""
+class Authenticator(Protocol):
+    """What the gateway's authenticator offers (``broker.auth``): verify the caller, then allow the call."""
 
-    def __init__(self, inner: HttpHandler, service: KinesisService, account_id: str, default_region: str) -> None:
+    def authenticate(self, request: HttpRequest, service: str) -> Any: ...
+
+    def authorize(self, identity: Any, service: str, operation: str, params: Mapping[str, Any],
+                  ctx: RequestContext) -> None: ...
+
+
+class SubscribeFront:
+    """``HttpHandler``: SubscribeToShard as an event stream; every other request to ``inner``.
+
+    Give it the gateway's ``authenticator``: SubscribeToShard bypasses the gateway, so it must be checked here.
+    """
+
+    def __init__(self, inner: HttpHandler, service: KinesisService, account_id: str, default_region: str,
+                 authenticator: Authenticator | None = None) -> None:
         self._inner = inner
         self._service = service
+        self._auth = authenticator
         self._account_id = account_id
         self._region = default_region
         json_model = load_service_model("kinesis", "json")
@@ -81,12 +95,16 @@ class SubscribeFront:
         protocol = "cbor" if content_type == CBOR_CONTENT_TYPE else "json"
         wire = self._wires[protocol]
         try:
+            identity = self._auth.authenticate(request, "kinesis") if self._auth is not None else None
             params = wire.codec.decode_body(self._operation, request.body)
             scope = credential_scope(request.headers)
-            ctx = RequestContext(request_id=request_id, account_id=self._account_id,
+            ctx = RequestContext(request_id=request_id,
+                                 account_id=getattr(identity, "account_id", None) or self._account_id,
                                  region=scope.region if scope is not None and scope.region else self._region,
                                  endpoint_url="", protocol=protocol, client_host=request.client_host,
                                  access_key_id=scope.access_key_id if scope is not None else "")
+            if self._auth is not None:
+                self._auth.authorize(identity, "kinesis", "SubscribeToShard", params, ctx)
             subscription = await self._service.subscribe(params, ctx)
         except BrokerError as exc:
             response = wire.codec.encode_error(exc, request_id)

@@ -9,10 +9,13 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from broker.http.server import HttpServer
 from broker.http.types import HttpRequest, HttpResponse
 from broker.kinesis.config import KinesisConfig
+from broker.kinesis.front import SubscribeFront
+from broker.model.errors import BrokerError
 from tests.unit.test_kinesis_harness import ACCOUNT, Env
 
 
@@ -134,10 +137,33 @@ def test_boto3_subscribe_to_shard(env: Env) -> None:
 
 
 def test_boto3_subscribe_errors(env: Env) -> None:
-    from botocore.exceptions import ClientError
-
     env.client.create_stream(StreamName="s", ShardCount=1)
     with pytest.raises(ClientError) as exc:
         env.client.subscribe_to_shard(ConsumerARN=f"arn:aws:kinesis:us-east-1:{ACCOUNT}:stream/s/consumer/x:1",
                                       ShardId="shardId-000000000000", StartingPosition={"Type": "LATEST"})
     assert exc.value.response["Error"]["Code"] == "ResourceNotFoundException"
+
+
+class _DenyAll:
+    """An authenticator that knows the caller but allows nothing, to show the front asks it."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def authenticate(self, request: HttpRequest, service: str) -> Any:
+        self.calls.append(f"authenticate {service}")
+        return type("Identity", (), {"account_id": ACCOUNT})()
+
+    def authorize(self, identity: Any, service: str, operation: str, params: Any, ctx: Any) -> None:
+        self.calls.append(f"authorize {service} {operation} {ctx.account_id}")
+        raise BrokerError("User is not authorized to perform: kinesis:SubscribeToShard", code="AccessDeniedException")
+
+
+def test_subscribe_is_authenticated_and_authorized(env: Env) -> None:
+    deny = _DenyAll()
+    env.gateway = SubscribeFront(env.gateway, env.service, ACCOUNT, "us-east-1", authenticator=deny)
+    with pytest.raises(ClientError) as exc:
+        env.client.subscribe_to_shard(ConsumerARN=f"arn:aws:kinesis:us-east-1:{ACCOUNT}:stream/s/consumer/x:1",
+                                      ShardId="shardId-000000000000", StartingPosition={"Type": "LATEST"})
+    assert exc.value.response["Error"]["Code"] == "AccessDeniedException"
+    assert deny.calls == ["authenticate kinesis", f"authorize kinesis SubscribeToShard {ACCOUNT}"]
