@@ -18,6 +18,7 @@ DEFAULT_RETRY: dict[str, Any] = {
 }
 BACKOFF_FUNCTIONS = ("linear", "arithmetic", "geometric", "exponential")
 MAX_RETRIES = 100
+CONTENT_TYPES = ("text/plain", "application/json", "application/xml")
 
 
 def effective_topic_policy(topic_policy: str | None) -> str:
@@ -41,6 +42,11 @@ def check_delivery_policy(text: str, *, topic: bool) -> None:
         raise invalid("failed to parse JSON.") from None
     if not isinstance(policy, dict):
         raise invalid("must be a JSON object")
+    request = (policy.get("http", {}) or {}).get("defaultRequestPolicy") if topic else policy.get("requestPolicy")
+    if request is not None:
+        header = request.get("headerContentType") if isinstance(request, dict) else None
+        if header is not None and header.split(";")[0].strip() not in CONTENT_TYPES:
+            raise invalid(f"headerContentType must be one of {', '.join(CONTENT_TYPES)}")
     retry = (policy.get("http", {}) or {}).get("defaultHealthyRetryPolicy") if topic else policy.get(
         "healthyRetryPolicy")
     if retry is None:
@@ -101,3 +107,21 @@ def retry_delay_ms(retry: dict[str, Any], retry_number: int) -> int | None:
         seconds = low + (high - low) * fraction
     result: int = round(seconds * 1000)
     return result
+
+
+DEFAULT_CONTENT_TYPE = "text/plain; charset=UTF-8"
+
+
+def content_type(subscription_policy: str | None, topic_policy: str | None) -> str:
+    """The Content-Type of HTTP(S) deliveries: the subscription's ``requestPolicy.headerContentType``, else the
+    topic's ``http.defaultRequestPolicy.headerContentType``, else AWS's default."""
+    if subscription_policy:
+        value = (json.loads(subscription_policy).get("requestPolicy") or {}).get("headerContentType")
+        if isinstance(value, str) and value:
+            return value
+    if topic_policy:
+        value = ((json.loads(topic_policy).get("http") or {}).get("defaultRequestPolicy") or {}).get(
+            "headerContentType")
+        if isinstance(value, str) and value:
+            return value
+    return DEFAULT_CONTENT_TYPE

@@ -16,6 +16,7 @@ from broker.model.commands import encode
 from broker.model.sns_commands import DeliveryOutcome
 from broker.model.sns_envelope import string_to_sign
 from broker.model.sns_model import Delivery, SnsModel, envelope_for
+from broker.model.sns_policy import content_type
 from broker.sns import http_client
 from broker.sns.signing import Signer
 from cluster.api import Replicator
@@ -91,7 +92,9 @@ class DeliveryWorker:
             return True  # unsubscribed meanwhile: nothing left to deliver
         topic = self._model.topics.get(sub.topic_arn)
         version = topic.attributes.get("SignatureVersion", "1") if topic else "1"
-        headers = {"Content-Type": "text/plain; charset=UTF-8", "User-Agent": USER_AGENT,
+        content = content_type(sub.attributes.get("DeliveryPolicy"), topic.attributes.get("DeliveryPolicy")
+                               if topic else None)
+        headers = {"Content-Type": content, "User-Agent": USER_AGENT,
                    "x-amz-sns-message-type": delivery.kind, "x-amz-sns-message-id": delivery.fields["MessageId"],
                    "x-amz-sns-topic-arn": sub.topic_arn}
         if delivery.kind == "Notification":

@@ -76,6 +76,8 @@ def test_topic_attribute_errors(sns: Any) -> None:
     _fails(sns.set_topic_attributes, "InvalidParameter", TopicArn=topic, AttributeName="DeliveryPolicy",
            AttributeValue=json.dumps({"http": {"defaultHealthyRetryPolicy": {"minDelayTarget": 30,
                                                                              "maxDelayTarget": 10}}}))
+    _fails(sns.set_topic_attributes, "InvalidParameter", TopicArn=topic, AttributeName="DeliveryPolicy",
+           AttributeValue=json.dumps({"http": {"defaultRequestPolicy": {"headerContentType": "image/png"}}}))
     _fails(sns.set_topic_attributes, "NotFound", TopicArn=topic + "x", AttributeName="DisplayName",
            AttributeValue="d")
     _fails(sns.publish, "InvalidParameter", PhoneNumber="+15555550100", Message="m")

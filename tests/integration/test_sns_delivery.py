@@ -242,6 +242,12 @@ def test_signature_version_2_and_raw_http_delivery(sns: Any, subscriber: tuple[S
     sns.publish(TopicArn=topic, Message="raw over http")
     raw = state.wait(2, timeout=10)[1]
     assert raw.body == "raw over http" and raw.headers["x-amz-sns-rawdelivery"] == "true"
+    assert got.headers["content-type"] == "text/plain; charset=UTF-8"
+    sns.set_subscription_attributes(SubscriptionArn=sub["SubscriptionArn"], AttributeName="DeliveryPolicy",
+                                    AttributeValue=json.dumps({"requestPolicy": {
+                                        "headerContentType": "application/json"}}))
+    sns.publish(TopicArn=topic, Message="typed")
+    assert state.wait(3, timeout=10)[2].headers["content-type"] == "application/json"
 
 
 def test_exhausted_retries_go_to_the_dead_letter_queue(sns: Any, sqs_client: Any,
