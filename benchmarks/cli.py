@@ -62,6 +62,9 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--duration", type=float, default=20.0, help="seconds per run (default 20)")
     p.add_argument("--warmup", type=float, default=0.0,
                    help="seconds of load before the measured window, excluded from all figures (default 0)")
+    p.add_argument("--rate", type=float, metavar="R",
+                   help="open loop: R units/s (e.g. msgs/s) on a fixed schedule, latency also timed from each "
+                        "operation's intended start; default: closed loop, as fast as the server answers")
     p.add_argument("--repeat", type=int, default=1, help="runs to make; the summary gives medians (default 1)")
     p.add_argument("--json", metavar="OUT", help="write all runs and their medians as JSON")
     p.add_argument("--region", default="us-east-1")
@@ -147,7 +150,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("server pid unknown: CPU per message will not be reported (use --server-pid)", file=sys.stderr)
         target = Target(endpoint, args.region, args.access_key, args.secret_key, server.alternates)
         config = runner.RunConfig(args.processes, args.connections, args.duration, server.pid,
-                                  not args.no_progress, not args.no_uvloop, args.warmup, server.node_pids)
+                                  not args.no_progress, not args.no_uvloop, args.warmup, server.node_pids,
+                                  args.rate)
         for i in range(args.repeat):
             result = runner.run(spec.from_args(args), target, config)
             results.append(result)

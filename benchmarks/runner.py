@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from multiprocessing.sharedctypes import Synchronized
 from typing import Any, TextIO
 
-from benchmarks import procstat, servermetrics
+from benchmarks import pacing, procstat, servermetrics
 from benchmarks.awsjson import Target
 from benchmarks.histogram import LogHistogram
 from benchmarks.scenarios.base import Scenario
@@ -40,6 +40,7 @@ class RunConfig:
     uvloop: bool = True
     warmup: float = 0.0  # seconds of load before the measured window (ramp-up, caches, first allocations)
     node_pids: tuple[tuple[str, int], ...] = ()  # (node id, pid) of every cluster node: CPU read per node
+    rate: float | None = None  # open loop: units/s over all connections on a fixed schedule; None: closed loop
 
     def __post_init__(self) -> None:
         if self.processes < 1 or self.connections < 1:
@@ -48,6 +49,8 @@ class RunConfig:
             raise ValueError("--duration must be > 0")
         if self.warmup < 0:
             raise ValueError("--warmup must be >= 0")
+        if self.rate is not None and self.rate <= 0:
+            raise ValueError("--rate must be > 0")
 
 
 @dataclass
@@ -106,7 +109,7 @@ class RunResult:
         return {
             "scenario": self.scenario, "params": self.params,
             "processes": self.config.processes, "connections_per_process": self.config.connections,
-            "duration_s": self.config.duration, "warmup_s": self.config.warmup,
+            "duration_s": self.config.duration, "warmup_s": self.config.warmup, "rate": self.config.rate,
             "elapsed_s": round(self.elapsed, 3), "unit": self.unit,
             "total": self.total, "rate_per_s": round(self.rate, 1), "counters": self.counters, "errors": self.errors,
             "server_pid": self.config.server_pid,
@@ -321,10 +324,16 @@ async def _connections(scenario: Scenario, target: Target, config: RunConfig, st
                        on_measure_start: Callable[[], None]) -> None:
     if config.warmup > 0:
         asyncio.get_running_loop().call_later(max(0.0, measure_start - time.monotonic()), on_measure_start)
+    start_ns = round((measure_start - config.warmup) * 1e9)  # the shared start, on perf_counter's clock
+    total = config.processes * config.connections
     async with asyncio.TaskGroup() as group:
         for c in range(config.connections):
             conn = index * config.connections + c
-            group.create_task(scenario.run_connection(target.for_connection(conn), stats, stopping, conn))
+            pacer = pacing.closed(stopping)
+            if config.rate is not None:
+                pacer = pacing.Pacer(stopping, *pacing.schedule(config.rate, scenario.units_per_op, total, conn,
+                                                                start_ns))
+            group.create_task(scenario.run_connection(target.for_connection(conn), stats, pacer, conn))
 
 
 def _run_loop(main: Coroutine[Any, Any, None], use_uvloop: bool) -> None:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from benchmarks.scenarios import sqs_cycle
+from benchmarks.scenarios import kinesis, sqs_cycle
 from benchmarks.scenarios.base import Scenario, ScenarioSpec
 
-SCENARIOS: dict[str, ScenarioSpec] = {spec.name: spec for spec in (sqs_cycle.SPEC,)}
+SCENARIOS: dict[str, ScenarioSpec] = {spec.name: spec for spec in (sqs_cycle.SPEC, kinesis.PUT_SPEC,
+                                                                   kinesis.CYCLE_SPEC)}
 
 __all__ = ["SCENARIOS", "Scenario", "ScenarioSpec"]

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from benchmarks.awsjson import Target
+from benchmarks.pacing import Pacer
 from benchmarks.stats import WorkerStats
 
 
@@ -15,19 +16,23 @@ class Scenario(Protocol):
     """A picklable object: built from CLI options in the parent, set up there, then shipped to each worker.
 
     ``headline`` names the counter that measures throughput (e.g. ``deleted``: messages fully cycled) and
-    ``unit`` how to print it (``msgs``).
+    ``unit`` how to print it (``msgs``); ``units_per_op`` how many units one paced operation carries (a batch of
+    10 sends 10 messages), so ``--rate`` in units/s becomes a schedule of operations.
     """
 
     name: str
     headline: str
     unit: str
 
+    @property
+    def units_per_op(self) -> int: ...
+
     async def setup(self, target: Target) -> None:
         """Runs once in the parent before the workers start (create queues, streams...)."""
 
-    async def run_connection(self, target: Target, stats: WorkerStats, stopping: Callable[[], bool],
-                             index: int) -> None:
-        """Closed loop on one connection until ``stopping()``; request errors are counted, never raised."""
+    async def run_connection(self, target: Target, stats: WorkerStats, pacer: Pacer, index: int) -> None:
+        """Loop on one connection until ``pacer.stopping()``, starting each operation at ``await pacer.next()``
+        (timing it from that intended start when ``pacer.open_loop``); errors are counted, never raised."""
 
     async def teardown(self, target: Target) -> None:
         """Runs once in the parent after all workers finished."""

@@ -1,29 +1,29 @@
 """``sqs-cycle``: each connection loops SendMessageBatch -> ReceiveMessage -> DeleteMessageBatch of what it got.
 
 Throughput counts messages fully cycled (deleted). The generator checks what botocore checks (MD5 of bodies on send
-and receive) and counts any mismatch as an error, so a fast but wrong server cannot post a good figure.
+and receive) and counts any mismatch as an error, so a fast but wrong server cannot post a good figure. With
+``--rate`` each send batch starts on the open-loop schedule and is also timed from its intended start
+(``SendMessageBatch@intended``).
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import hashlib
 import os
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
-from benchmarks.awsjson import AwsJsonClient, Target, error_from
-from benchmarks.http1 import HttpConnectionError
+from benchmarks.awsjson import AwsJsonClient, Target
+from benchmarks.pacing import Pacer
 from benchmarks.scenarios.base import ScenarioSpec
+from benchmarks.scenarios.calls import timed_call as _call
 from benchmarks.stats import WorkerStats
 
 SEND, RECEIVE, DELETE = "SendMessageBatch", "ReceiveMessage", "DeleteMessageBatch"
-_BACKOFF_S = 0.05  # after a connection failure, so a dead server does not turn the generator into a busy loop
 
 
 def _md5(text: str) -> str:
@@ -81,8 +81,11 @@ class SqsCycle:
         prefix = f"c{index:05d}:"
         return (prefix + "x" * self.body_size)[: self.body_size]
 
-    async def run_connection(self, target: Target, stats: WorkerStats, stopping: Callable[[], bool],
-                             index: int) -> None:
+    @property
+    def units_per_op(self) -> int:
+        return self.batch
+
+    async def run_connection(self, target: Target, stats: WorkerStats, pacer: Pacer, index: int) -> None:
         client = AwsJsonClient(target)
         body = self.message_body(index)
         body_md5 = _md5(body)
@@ -92,8 +95,9 @@ class SqsCycle:
         recv_req = orjson.dumps({"QueueUrl": self.queue_url, "MaxNumberOfMessages": self.batch,
                                  "WaitTimeSeconds": self.wait_seconds})
         try:
-            while not stopping():
-                sent = await _call(client, SEND, send_req, stats)
+            while not pacer.stopping():
+                intended = await pacer.next()
+                sent = await _call(client, SEND, send_req, stats, intended if pacer.open_loop else None)
                 if sent is not None:
                     self._count_send(sent, body_md5, stats)
                 received = await _call(client, RECEIVE, recv_req, stats)
@@ -145,32 +149,6 @@ class SqsCycle:
 def _count_failed(call: str, result: dict[str, Any], stats: WorkerStats) -> None:
     for entry in result.get("Failed") or []:
         stats.error(f"{call}:{entry.get('Code', 'Unknown')}")
-
-
-async def _call(client: AwsJsonClient, call: str, body: bytes, stats: WorkerStats) -> dict[str, Any] | None:
-    """One timed call; counts and swallows failures (the closed loop goes on) and returns the decoded result."""
-    start = time.perf_counter_ns()
-    try:
-        response = await client.call_raw(call, body)
-    except HttpConnectionError:
-        stats.error(f"{call}:ConnectionError")
-        await asyncio.sleep(_BACKOFF_S)
-        return None
-    except TimeoutError:
-        stats.error(f"{call}:Timeout")
-        return None
-    if response.status >= 300:
-        stats.error(f"{call}:{error_from(response).code}")
-        return None
-    stats.record(call, (time.perf_counter_ns() - start) // 1000)
-    try:
-        result = orjson.loads(response.body) if response.body else {}
-    except orjson.JSONDecodeError:
-        result = None
-    if not isinstance(result, dict):
-        stats.error(f"{call}:MalformedResponse")
-        return None
-    return result
 
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:

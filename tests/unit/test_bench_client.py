@@ -15,6 +15,7 @@ from botocore.credentials import Credentials
 from benchmarks.awsjson import AwsError, AwsJsonClient, Target
 from benchmarks.fakesqs import FakeSqs, start
 from benchmarks.http1 import HttpConnection, HttpConnectionError
+from benchmarks.pacing import Pacer, closed
 from benchmarks.scenarios.sqs_cycle import SqsCycle
 from benchmarks.sigv4 import SigV4Signer
 from benchmarks.stats import WorkerStats
@@ -75,9 +76,9 @@ async def fake() -> AsyncIterator[tuple[FakeSqs, Target]]:
         yield sqs, Target(f"http://127.0.0.1:{port}")
 
 
-def after_sends(sqs: FakeSqs, n: int) -> Callable[[], bool]:
-    """Stop a connection's loop once it has started ``n`` cycles (checked at the top of each cycle)."""
-    return lambda: sqs.calls["SendMessageBatch"] >= n
+def after_sends(sqs: FakeSqs, n: int) -> Pacer:
+    """Stop a connection's closed loop once it has started ``n`` cycles (checked at the top of each cycle)."""
+    return closed(lambda: sqs.calls["SendMessageBatch"] >= n)
 
 
 async def test_cycle_counts_what_the_server_did(fake: tuple[FakeSqs, Target]) -> None:
@@ -149,7 +150,7 @@ async def test_connection_refused_is_counted_and_the_loop_goes_on() -> None:
     await server.wait_closed()
     stats = WorkerStats("deleted")
     await SqsCycle(queue_url="u").run_connection(Target(f"http://127.0.0.1:{port}"), stats,
-                                                 lambda: sum(stats.errors.values()) >= 4, 0)
+                                                 closed(lambda: sum(stats.errors.values()) >= 4), 0)
     assert stats.errors == {"SendMessageBatch:ConnectionError": 2, "ReceiveMessage:ConnectionError": 2}
     assert stats.counters == {}
 
