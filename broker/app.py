@@ -11,6 +11,8 @@ import logging
 import os
 
 from broker import metrics
+from broker.auth import Authenticator, build_authenticator
+from broker.auth.resource_policies import resource_policy_lookup
 from broker.aws.gateway import AwsGateway
 from broker.config import NodeConfig
 from broker.datadir import DataDirLock
@@ -18,7 +20,6 @@ from broker.grpc_server import GrpcServer
 from broker.http.routes import operational_routes
 from broker.http.server import HttpServer
 from broker.kinesis.config import KinesisConfig
-from broker.kinesis.front import SubscribeFront
 from broker.kinesis.service import KinesisService
 from broker.model.kinesis_model import KinesisModel
 from broker.model.sns_model import SnsModel
@@ -64,6 +65,8 @@ class BrokerApp:
 
     async def start(self) -> None:
         config = self.config
+        # Refuses (ValueError) before anything is opened: dev mode off loopback, or a bad credentials file.
+        auth = build_authenticator(config.host, config.credentials_file, config.insecure, config.account_id)
         self._lock.acquire()
         self._store = LmdbStore(self.data_dir)
         model = SqsModel()
@@ -93,10 +96,10 @@ class BrokerApp:
         sns_worker = DeliveryWorker(sns_model, client_replicator, sns_keys.signer, is_leader)
         sns = SnsService(sns_model, client_replicator, sns_keys, config.account_id, config.region,
                          on_delivery=sns_worker.kick)
-        gateway = SubscribeFront(  # SubscribeToShard answers with an event stream, not one body
-            AwsGateway({"sqs": sqs, "sts": StsService(), "kinesis": kinesis, "sns": sns}, config.account_id,
-                       config.region, config.public_endpoint),
-            kinesis, config.account_id, config.region)
+        gateway = AwsGateway({"sqs": sqs, "sts": StsService(), "kinesis": kinesis, "sns": sns}, config.account_id,
+                             config.region, config.public_endpoint, authenticator=auth)
+        if isinstance(auth, Authenticator):
+            auth.set_resource_policies(resource_policy_lookup(model, sns_model))
         self._http = HttpServer(gateway, config.host, config.port,
                                 routes={**operational_routes(self._healthy), **sns_routes(sns_keys)})
         await self._http.start()

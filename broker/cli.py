@@ -38,6 +38,11 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--raft-tick-ms", type=int, default=int(defaults.raft_tick_s * 1000),
                        help="Raft tick (default 100 ms); elections start after --raft-election-ticks silent ticks")
     serve.add_argument("--raft-election-ticks", type=int, default=defaults.raft_election_ticks)
+    serve.add_argument("--credentials", default=None, metavar="FILE",
+                       help="accounts/users/access keys/policies (TOML or JSON): every request is SigV4-verified "
+                            "and authorized; omitted: dev mode (any credentials), allowed on loopback only")
+    serve.add_argument("--insecure", action="store_true",
+                       help="allow dev mode (any credentials accepted) on a non-loopback --host")
     add_commands(commands)
     return parser
 
@@ -46,7 +51,8 @@ def _config(args: argparse.Namespace) -> NodeConfig:
     return NodeConfig(data_dir=args.data_dir, host=args.host, port=args.port, grpc_port=args.grpc_port,
                       node_id=args.node_id, account_id=args.account_id, region=args.region,
                       public_endpoint=args.public_endpoint, peers=args.peers, join=args.join,
-                      raft_tick_s=args.raft_tick_ms / 1000, raft_election_ticks=args.raft_election_ticks)
+                      raft_tick_s=args.raft_tick_ms / 1000, raft_election_ticks=args.raft_election_ticks,
+                      credentials_file=args.credentials, insecure=args.insecure)
 
 
 # The LMDB writer thread must get the GIL back within a fraction of a millisecond after each fsync, or every commit

@@ -22,3 +22,6 @@ class NodeConfig:
     join: bool = False  # join an existing cluster (a node added later, or one whose data was wiped)
     raft_tick_s: float = 0.1
     raft_election_ticks: int = 10
+    # Accounts, users, access keys and policies (broker.auth); None: dev mode, allowed on loopback only.
+    credentials_file: str | None = None
+    insecure: bool = False  # dev mode (any credentials) even on a non-loopback address

@@ -22,6 +22,9 @@ class RequestContext:
     protocol: str  # "json" | "query" | "cbor"
     client_host: str = ""
     access_key_id: str = ""
+    # The verified caller (broker.auth): its IAM ARN and UserId as GetCallerIdentity reports them; "" when unknown.
+    principal_arn: str = ""
+    user_id: str = ""
 
 
 class AwsService(Protocol):

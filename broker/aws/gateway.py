@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 import orjson
 
+from broker.auth.authenticator import DevAuthenticator, Identity, RequestAuthenticator
 from broker.aws.cbor_protocol import CborCodec
 from broker.aws.json_protocol import JsonCodec
 from broker.aws.protocol import FormCodec, ResponseCodec, TargetCodec, new_request_id
@@ -58,7 +59,7 @@ _QUEUE_PATH = re.compile(r"^/(\d{12})/([A-Za-z0-9_.-]{1,80})/?$")
 
 @dataclass(frozen=True, slots=True)
 class Credential:
-    """The SigV4 credential scope of a request (not verified: RaftMQ accepts any key for now)."""
+    """The SigV4 credential scope of a request, read for routing (``broker.auth`` verifies it)."""
 
     access_key_id: str
     region: str
@@ -87,9 +88,11 @@ class AwsGateway:
     """``HttpHandler`` for all AWS APIs: ``await gateway(request)`` -> ``HttpResponse``."""
 
     def __init__(self, services: Mapping[str, AwsService], account_id: str, default_region: str,
-                 public_endpoint: str | None = None) -> None:
+                 public_endpoint: str | None = None, authenticator: RequestAuthenticator | None = None) -> None:
         self._services = dict(services)
         self._account_id = account_id
+        # Who is calling (SigV4) and may they (IAM); dev mode when not given: anyone is the account's root.
+        self._auth: RequestAuthenticator = authenticator or DevAuthenticator(account_id)
         self._default_region = default_region
         self._public_endpoint = public_endpoint.rstrip("/") if public_endpoint else None
         # target prefix -> (service name, codec per protocol name)
@@ -159,8 +162,10 @@ class AwsGateway:
         if operation is None:
             raise UnknownOperationException(f"Unknown operation {op_name!r} for target prefix {prefix}.")
         route.action = operation.name
+        identity = self._auth.authenticate(request, service_name)
         params = codec.decode_body(operation, request.body)
-        ctx = self._context(request, request_id, codec.protocol, credential_scope(request.headers))
+        ctx = self._context(request, request_id, codec.protocol, credential_scope(request.headers), identity)
+        self._auth.authorize(identity, service_name, operation.name, params, ctx)
         output = await self._services[service_name].handle(operation.name, params, ctx)
         return codec.encode_output(operation, output, request_id)
 
@@ -181,13 +186,15 @@ class AwsGateway:
         if operation is None:
             raise InvalidAction(f"The action {action} is not valid for this web service.")
         route.action = operation.name
+        identity = self._auth.authenticate(request, service_name)
         endpoint = self._endpoint(request)
         if (operation.input is not None and "QueueUrl" in operation.input.members and "QueueUrl" not in form
                 and _QUEUE_PATH.match(request.path)):
             # Older SQS SDKs post to the queue URL instead of sending QueueUrl.
             form = {**form, "QueueUrl": endpoint + request.path.rstrip("/")}
         params = codec.decode_form(operation, form)
-        ctx = self._context(request, request_id, codec.protocol, scope, endpoint)
+        ctx = self._context(request, request_id, codec.protocol, scope, identity, endpoint)
+        self._auth.authorize(identity, service_name, operation.name, params, ctx)
         output = await self._services[service_name].handle(operation.name, params, ctx)
         return codec.encode_output(operation, output, request_id)
 
@@ -214,15 +221,17 @@ class AwsGateway:
         return f"http://{host}"
 
     def _context(self, request: HttpRequest, request_id: str, protocol: str, scope: Credential | None,
-                 endpoint: str | None = None) -> RequestContext:
+                 identity: Identity, endpoint: str | None = None) -> RequestContext:
         return RequestContext(
             request_id=request_id,
-            account_id=self._account_id,
+            account_id=identity.account_id,
             region=scope.region if scope is not None and scope.region else self._default_region,
             endpoint_url=endpoint or self._endpoint(request),
             protocol=protocol,
             client_host=request.client_host,
-            access_key_id=scope.access_key_id if scope is not None else "",
+            access_key_id=identity.access_key_id,
+            principal_arn=identity.arn,
+            user_id=identity.user_id,
         )
 
 

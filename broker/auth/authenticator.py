@@ -1,0 +1,140 @@
+"""The gateway's view of security: who sent this request (``authenticate``) and may they do this (``authorize``).
+
+``Authenticator`` verifies SigV4 against the credentials file and evaluates IAM policies; ``DevAuthenticator``
+(dev mode) accepts any credentials as the root user of the configured account and allows everything.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+from urllib.parse import parse_qsl
+
+from broker.auth import errors, sigv4
+from broker.auth.credentials import CredentialStore
+from broker.auth.policy import AuthzRequest, Policy, PolicyError, authorize, parse_policy
+from broker.auth.resources import UNAUTHORIZED_ACTIONS, target
+from broker.http.types import HttpRequest
+from broker.service import RequestContext
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+# resource ARN -> its resource policy document (JSON text), or None when it has none / does not exist.
+ResourcePolicies = Callable[[str], str | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """The verified caller."""
+
+    account_id: str
+    arn: str
+    user_id: str
+    access_key_id: str
+    policies: tuple[Policy, ...] = ()
+    is_root: bool = True
+
+
+class RequestAuthenticator(Protocol):
+    """What the gateway calls for every request, before and after decoding its input."""
+
+    def authenticate(self, request: HttpRequest, service: str) -> Identity: ...
+
+    def authorize(self, identity: Identity, service: str, operation: str, params: Mapping[str, Any],
+                  ctx: RequestContext) -> None: ...
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def query_params(request: HttpRequest) -> dict[str, str]:
+    return dict(parse_qsl(request.query, keep_blank_values=True)) if request.query else {}
+
+
+class DevAuthenticator:
+    """Dev mode: any (or no) credentials are the configured account's root user; everything is allowed."""
+
+    def __init__(self, account_id: str) -> None:
+        self._account_id = account_id
+        self._arn = f"arn:aws:iam::{account_id}:root"
+
+    def authenticate(self, request: HttpRequest, service: str) -> Identity:
+        key = ""
+        auth = request.headers.get("authorization")
+        if auth is not None and "Credential=" in auth:
+            key = auth.split("Credential=", 1)[1].split("/", 1)[0]
+        elif "X-Amz-Credential" in request.query:
+            key = query_params(request).get("X-Amz-Credential", "").split("/", 1)[0]
+        return Identity(self._account_id, self._arn, self._account_id, key)
+
+    def authorize(self, identity: Identity, service: str, operation: str, params: Mapping[str, Any],
+                  ctx: RequestContext) -> None:
+        return None
+
+
+class Authenticator:
+    """SigV4 against the credentials file, then IAM identity and resource policies."""
+
+    def __init__(self, store: CredentialStore, *, clock: Clock = _utcnow,
+                 resource_policies: ResourcePolicies | None = None, secure_transport: bool = False) -> None:
+        self._store = store
+        self._clock = clock
+        self._resource_policies = resource_policies
+        self._secure = "true" if secure_transport else "false"
+
+    def set_resource_policies(self, lookup: ResourcePolicies) -> None:
+        """Wired by the app once the services exist (they own the Policy attributes)."""
+        self._resource_policies = lookup
+
+    def authenticate(self, request: HttpRequest, service: str) -> Identity:
+        params = query_params(request)
+        signed = sigv4.parse_signed_request(request.headers, params)
+        if signed is None:
+            raise errors.missing_authentication_token()
+        key = self._store.lookup(signed.access_key_id)
+        if key is None or not key.active:
+            raise errors.invalid_client_token_id()
+        sigv4.check_service(signed, service)
+        sigv4.verify(signed, key.secret, method=request.method, raw_path=request.path, raw_query=request.query,
+                     headers=request.headers, query_params=params, body=request.body, now=self._clock())
+        p = key.principal
+        return Identity(p.account_id, p.arn, p.user_id, key.access_key_id, p.policies, p.is_root)
+
+    def authorize(self, identity: Identity, service: str, operation: str, params: Mapping[str, Any],
+                  ctx: RequestContext) -> None:
+        t = target(service, operation, params, identity.account_id, ctx.region)
+        if t.action in UNAUTHORIZED_ACTIONS:
+            return
+        request = AuthzRequest(identity.arn, identity.account_id, t.action, t.resource, {
+            "aws:SourceIp": ctx.client_host,
+            "aws:CurrentTime": self._clock().strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "aws:EpochTime": str(int(self._clock().timestamp())),
+            "aws:SecureTransport": self._secure,
+            "aws:PrincipalAccount": identity.account_id,
+            "aws:PrincipalArn": identity.arn,
+            "aws:RequestedRegion": ctx.region,
+            "aws:userid": identity.user_id,
+            **({"aws:username": identity.arn.rsplit("/", 1)[1]} if ":user/" in identity.arn else {}),
+        })
+        verdict = authorize(request, identity_policies=identity.policies, is_root=identity.is_root,
+                            resource_account=t.account, resource_policy=self._resource_policy(t.resource))
+        if not verdict.allowed:
+            raise errors.access_denied(identity.arn, t.action, t.resource, verdict.reason)
+
+    def _resource_policy(self, arn: str) -> Policy | None:
+        if self._resource_policies is None or arn == "*" or arn.endswith(":*"):
+            return None
+        text = self._resource_policies(arn)
+        if not text:
+            return None
+        try:
+            return parse_policy(json.loads(text), resource_policy=True)
+        except (ValueError, PolicyError):
+            log.warning("event=resource-policy-invalid arn=%s", arn)  # unreadable: grants nothing
+            return None
