@@ -20,6 +20,7 @@ from broker.grpc_server import GrpcServer
 from broker.http.routes import operational_routes
 from broker.http.server import HttpServer
 from broker.kinesis.config import KinesisConfig
+from broker.kinesis.front import SubscribeFront
 from broker.kinesis.service import KinesisService
 from broker.model.kinesis_model import KinesisModel
 from broker.model.sns_model import SnsModel
@@ -96,8 +97,10 @@ class BrokerApp:
         sns_worker = DeliveryWorker(sns_model, client_replicator, sns_keys.signer, is_leader)
         sns = SnsService(sns_model, client_replicator, sns_keys, config.account_id, config.region,
                          on_delivery=sns_worker.kick)
-        gateway = AwsGateway({"sqs": sqs, "sts": StsService(), "kinesis": kinesis, "sns": sns}, config.account_id,
-                             config.region, config.public_endpoint, authenticator=auth)
+        gateway = SubscribeFront(  # SubscribeToShard answers with an event stream, not one body
+            AwsGateway({"sqs": sqs, "sts": StsService(), "kinesis": kinesis, "sns": sns}, config.account_id,
+                       config.region, config.public_endpoint, authenticator=auth),
+            kinesis, config.account_id, config.region, authenticator=auth)
         if isinstance(auth, Authenticator):
             auth.set_resource_policies(resource_policy_lookup(model, sns_model))
         self._http = HttpServer(gateway, config.host, config.port,
