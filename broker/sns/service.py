@@ -41,6 +41,7 @@ from broker.model.sns_envelope import iso_timestamp, notification_fields, string
 from broker.model.sns_filter import SCOPE_ATTRIBUTES, parse_policy
 from broker.model.sns_model import SnsModel, Subscription, Topic
 from broker.model.sns_policy import effective_topic_policy, retry_policy
+from broker.model.sqs_validation import attributes_size
 from broker.service import RequestContext
 from broker.sns import params as p
 from broker.sns.keys import SigningKeys
@@ -305,6 +306,8 @@ class SnsService:
         message, bodies = p.check_message(params)
         subject = p.check_subject(params.get("Subject"))
         attributes = p.check_message_attributes(params.get("MessageAttributes"))
+        if len(message.encode()) + attributes_size(attributes) > p.MAX_MESSAGE_BYTES:
+            raise p.invalid("Message too long")  # AWS counts the attributes in the 256 KiB
         group_id = params.get("MessageGroupId")
         dedup_id = params.get("MessageDeduplicationId")
         if topic.fifo:
@@ -368,7 +371,7 @@ class SnsService:
                 failed.append({"Id": raw["Id"], "Code": exc.legacy_code, "Message": exc.message,
                                "SenderFault": exc.sender_fault})
                 continue
-            total += len(entry.message.encode()) + sum(len(a[0]) + len(a[2] or a[3] or "") for a in entry.attributes)
+            total += len(entry.message.encode()) + attributes_size(entry.attributes)
             entries.append(entry)
         if total > p.MAX_MESSAGE_BYTES:
             raise errors.SnsBatchRequestTooLong("The length of all the messages put together is more than the limit.")

@@ -210,6 +210,8 @@ def test_publish_errors(sns: Any) -> None:
     arn = sns.create_topic(Name=unique_name("puberr"))["TopicArn"]
     cases: list[tuple[dict[str, Any], str]] = [
         ({"TopicArn": arn, "Message": "x" * (256 * 1024 + 1)}, "InvalidParameter"),
+        ({"TopicArn": arn, "Message": "x" * (256 * 1024 - 10),
+          "MessageAttributes": {"attr": {"DataType": "String", "StringValue": "0123456789"}}}, "InvalidParameter"),
         ({"TopicArn": arn, "Message": "m", "Subject": "a\nb"}, "InvalidParameter"),
         ({"TopicArn": arn + "nope", "Message": "m"}, "NotFound"),
         ({"TopicArn": arn, "Message": "m", "MessageGroupId": "g"}, "InvalidParameter"),
