@@ -210,3 +210,30 @@ def test_cbor_as_the_java_sdk_sends_it(kinesis: Any, kserver: RaftMQServer) -> N
     status, headers, error = _cbor_call(kserver.endpoint, "DescribeStream", {"StreamName": name + "-missing"})
     assert status == 400 and error["__type"] == "ResourceNotFoundException"
     assert headers["x-amzn-ErrorType"] == "ResourceNotFoundException"
+
+
+def test_subscribe_to_shard_with_boto3(kinesis: Any, kserver: RaftMQServer) -> None:
+    """Enhanced fan-out over HTTP/1.1 chunked event streams: records already there, then records pushed live."""
+    name = unique_name("efo")
+    kinesis.create_stream(StreamName=name, ShardCount=1)
+    arn = kinesis.describe_stream_summary(StreamName=name)["StreamDescriptionSummary"]["StreamARN"]
+    consumer = kinesis.register_stream_consumer(StreamARN=arn, ConsumerName="app")["Consumer"]["ConsumerARN"]
+    kinesis.put_record(StreamName=name, Data=b"before", PartitionKey="k")
+    response = kinesis.subscribe_to_shard(ConsumerARN=consumer, ShardId="shardId-000000000000",
+                                          StartingPosition={"Type": "TRIM_HORIZON"})
+    events = iter(response["EventStream"])
+    first = next(events)["SubscribeToShardEvent"]
+    assert [r["Data"] for r in first["Records"]] == [b"before"]
+    producer = make_client("kinesis", kserver.endpoint)
+    sent = producer.put_record(StreamName=name, Data=b"live", PartitionKey="k")
+    for event in events:  # heartbeats may come before the live record
+        records = event["SubscribeToShardEvent"]["Records"]
+        if records:
+            assert [r["Data"] for r in records] == [b"live"]
+            assert event["SubscribeToShardEvent"]["ContinuationSequenceNumber"] == sent["SequenceNumber"]
+            break
+    response["EventStream"].close()
+    with pytest.raises(ClientError) as exc:
+        kinesis.subscribe_to_shard(ConsumerARN=consumer + "0", ShardId="shardId-000000000000",
+                                   StartingPosition={"Type": "LATEST"})
+    assert exc.value.response["Error"]["Code"] == "ResourceNotFoundException"
