@@ -80,11 +80,7 @@ class FanOut:
         try:
             while True:
                 await self._rep.read_barrier()
-                if self._model.by_id.get(stream.stream_id) is not stream:
-                    raise stream_not_found(stream.name, stream.account)
-                if stream.consumers.get(consumer.name) is not consumer:
-                    raise ResourceNotFoundException(f"Consumer {consumer.name}, under stream {stream.name} under "
-                                                    f"account {stream.account} not found.")
+                stream, shard = self._current(stream, consumer, shard)
                 now = self._rep.now_ms()
                 start = max(counter, shard.trim)
                 found = read_records(self._reader, stream.stream_id, shard.index, start, shard.counter,
@@ -113,6 +109,22 @@ class FanOut:
                     await self._notifier.wait(wake, min(remaining, self._config.heartbeat_s))
         finally:
             self._active.discard(key)
+
+    def _current(self, stream: Stream, consumer: Consumer, shard: Shard) -> tuple[Stream, Shard]:
+        """The live objects for this subscription, looked up by identity each time: a restore (snapshot install)
+        replaces them, and a stream or consumer deleted and created again under the same name is another one."""
+        current = self._model.by_id.get(stream.stream_id)
+        if current is None:
+            raise stream_not_found(stream.name, stream.account)
+        found = current.consumers.get(consumer.name)
+        if found is None or found.created_ts != consumer.created_ts:
+            raise ResourceNotFoundException(f"Consumer {consumer.name}, under stream {stream.name} under account "
+                                            f"{stream.account} not found.")
+        live = current.shards.get(shard.index)
+        if live is None:
+            raise ResourceNotFoundException(f"Shard {shard.id} in stream {stream.name} under account "
+                                            f"{stream.account} has been trimmed.")
+        return current, live
 
     def _sequence_before(self, stream: Stream, shard: Shard, counter: int) -> str:
         """The sequence number of the record before ``counter`` (the shard's start when there is none)."""

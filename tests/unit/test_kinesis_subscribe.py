@@ -129,6 +129,21 @@ def test_errors_before_and_during_stream(env: Env) -> None:
         env.loop.run_until_complete(sub.aclose())
 
 
+def test_subscription_survives_a_restore_of_the_model(env: Env) -> None:
+    """A snapshot install rebuilds the model's objects; a live subscription follows the new ones."""
+    sub = _subscribe(env, _consumer(env))
+    try:
+        assert _next(env, sub)["Records"] == []
+        env.model.restore(env.rep.tables)
+        env.client.put_record(StreamName="s", Data=b"after restore", PartitionKey="k")
+        event = _next(env, sub)
+        while not event["Records"]:
+            event = _next(env, sub)
+        assert [r["Data"] for r in event["Records"]] == [b"after restore"]
+    finally:
+        env.loop.run_until_complete(sub.aclose())
+
+
 def test_subscription_ends_after_its_lifetime() -> None:
     env = Env(KinesisConfig(account_id=ACCOUNT, heartbeat_s=0.01, subscription_ms=50))
     try:
