@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from benchmarks import procstat, report, runner
+from benchmarks import procstat, report, runner, summarize
 from benchmarks.awsjson import Target
 from benchmarks.cluster import SpawnedCluster
 from benchmarks.scenarios import SCENARIOS
@@ -36,6 +36,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description="RaftMQ load harness")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="list the scenarios")
+    rep = sub.add_parser("report", help="result JSON files -> Markdown table with ratios + SVG charts")
+    rep.add_argument("files", nargs="+", help="result files written by run --json")
+    rep.add_argument("--label", action="append", default=[], help="label of each file, in order (default: name)")
+    rep.add_argument("--out", help="directory for summary.md, timeline.svg and latency.svg")
+    cmp = sub.add_parser("compare", help="run one scenario against several targets in one session, then report",
+                         description="Every option after the targets is passed to `run SCENARIO` for each "
+                                     "target, e.g. `compare sqs-cycle --peer raftmq=spawn-server --peer "
+                                     "moto='cmd:moto_server -p {port}' --out DIR -- --duration 10 --repeat 3`.")
+    cmp.add_argument("scenario", choices=sorted(SCENARIOS))
+    cmp.add_argument("--peer", action="append", required=True, metavar="LABEL=WHERE",
+                     help="WHERE: spawn-server, cluster:N, cluster-spread:N, cmd:COMMAND ({port}), or http://URL")
+    cmp.add_argument("--out", required=True, help="directory for each target's JSON, summary.md and the charts")
     run = sub.add_parser("run", help="run a scenario")
     scen = run.add_subparsers(dest="scenario", required=True, metavar="SCENARIO")
     for spec in SCENARIOS.values():
@@ -132,12 +144,66 @@ def _single_server(args: argparse.Namespace) -> Iterator[tuple[str, int | None]]
         yield args.target, pid
 
 
+def where_args(where: str) -> list[str]:
+    """``run`` options that select the server a ``--peer LABEL=WHERE`` names."""
+    if where == "spawn-server":
+        return ["--spawn-server"]
+    kind, _, rest = where.partition(":")
+    if kind == "cluster" and rest.isdigit():
+        return ["--spawn-cluster", rest]
+    if kind == "cluster-spread" and rest.isdigit():
+        return ["--spawn-cluster", rest, "--spread"]
+    if kind == "cmd" and rest:
+        return ["--spawn-cmd", rest]
+    if where.startswith("http://"):
+        return ["--target", where]
+    raise SystemExit(f"cannot tell where {where!r} is: use spawn-server, cluster:N, cluster-spread:N, cmd:..., "
+                     "or http://...")
+
+
+def compare(args: argparse.Namespace) -> int:
+    """Run the scenario against each peer in turn (same options, same session), then print the ratios."""
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    run_args: list[str] = args.run_args
+    peers = []
+    for peer in args.peer:
+        label, sep, where = peer.partition("=")
+        if not sep or not label:
+            raise SystemExit(f"--peer wants LABEL=WHERE, got {peer!r}")
+        peers.append((label, where_args(where)))
+    codes, files = [], []
+    for label, server_args in peers:
+        path = out / f"{label}.json"
+        print(f"=== {label}", flush=True)
+        codes.append(main(["run", args.scenario, *server_args, *run_args, "--json", str(path)]))
+        if path.exists():
+            files.append((label, path))
+    print(summarize.write(summarize.load([p for _, p in files], [lbl for lbl, _ in files]), out), flush=True)
+    return max(codes, default=1)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    passed: list[str] = []
+    if words[:1] == ["compare"] and "--" in words:  # compare's own options, then -- and those of each run
+        cut = words.index("--")
+        words, passed = words[:cut], words[cut + 1:]
+    args = build_parser().parse_args(words)
+    args.run_args = passed
     if args.command == "list":
         for spec in SCENARIOS.values():
             print(f"{spec.name:<16}{spec.help}")
         return 0
+    if args.command == "report":
+        loaded = summarize.load(args.files, args.label)
+        if args.out:
+            print(summarize.write(loaded, Path(args.out)))
+        else:
+            print(summarize.markdown_table(loaded))
+        return 0
+    if args.command == "compare":
+        return compare(args)
     if args.repeat < 1:
         raise SystemExit("--repeat must be >= 1")
     spec = SCENARIOS[args.scenario]
