@@ -204,19 +204,19 @@ class KinesisModel:
             stream = Stream.from_row(account, name, codec.unpack(value))
             self.streams[(account, name)] = stream
             self.by_id[stream.stream_id] = stream
+        shards: dict[tuple[int, int], Shard] = {}
         for key, value in reader.scan(SHARDS):
             stream_id, index = keys.u64_pair_from(key)
-            shard = Shard.from_row(index, codec.unpack(value))
+            shard = shards[(stream_id, index)] = Shard.from_row(index, codec.unpack(value))
             owner = self.by_id.get(stream_id)
             if owner is None:
                 self.graveyard.setdefault(stream_id, []).append(shard)
             else:
                 owner.shards[index] = shard
         for key, value in reader.scan(CHUNKS):
-            stream_id, index = keys.u64_pair_from(key)
-            owner = self.by_id.get(stream_id)
-            if owner is not None and index in owner.shards:
-                owner.shards[index].chunks.append((keys.u64_from(key[16:]), codec.unpack(value)))
+            found = shards.get(keys.u64_pair_from(key))
+            if found is not None:  # deleted streams' shards too: their chunk rows are removed with their records
+                found.chunks.append((keys.u64_from(key[16:]), codec.unpack(value)))
         for stream in self.streams.values():
             stream.reindex()
 
