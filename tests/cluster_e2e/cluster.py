@@ -207,6 +207,8 @@ class Cluster:
             lines.append(f"{nid}: " + ("down/unresponsive" if st is None else
                                        f"role={st.role} leader={st.leader} term={st.term} commit={st.commit} "
                                        f"applied={st.applied} voters={st.voters} learners={st.learners}"))
+        lines.append(f"proxy: connections {dict(self.proxy.connections)} refused {self.proxy.refused} "
+                     f"dropped {dict(self.proxy.dropped)}")
         return "\n".join(lines)
 
     def wait_for(self, predicate: Callable[[], bool], timeout: float, what: str) -> None:

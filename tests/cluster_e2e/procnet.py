@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import os
+import time
 from collections.abc import Iterable
 
 _ESTABLISHED = "01"
@@ -53,7 +54,16 @@ def process_holding(inode: int, pids: Iterable[int]) -> int | None:
     return None
 
 
-def owner_of(client: tuple[str, int], server: tuple[str, int], pids: Iterable[int]) -> int | None:
-    """The pid among ``pids`` that opened the connection ``client`` -> ``server``, if any."""
-    inode = client_socket_inode(client, server)
-    return None if inode is None else process_holding(inode, pids)
+def owner_of(client: tuple[str, int], server: tuple[str, int], pids: Iterable[int], *, attempts: int = 5
+             ) -> int | None:
+    """The pid among ``pids`` that opened the connection ``client`` -> ``server``, if any.
+
+    The kernel hands out ``/proc/net/tcp`` a page at a time; when other sockets open and close meanwhile a line can
+    be skipped, so a miss is retried a few times before it counts."""
+    candidates = list(pids)
+    for attempt in range(attempts):
+        inode = client_socket_inode(client, server)
+        if inode is not None:
+            return process_holding(inode, candidates)
+        time.sleep(0.01 * (attempt + 1))
+    return None

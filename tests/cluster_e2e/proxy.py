@@ -6,10 +6,14 @@ peers (through THEIR listeners). Each accepted connection is therefore attribute
 bytes by (client node, server node), the replies by (server node, client node). A test can thus cut one node off
 completely, cut one direction only, or slow a link down.
 
+A connection whose process cannot be found is refused (reset) rather than let through unjudged: the node redials
+at once and is identified then. (``/proc/net/tcp`` is read in chunks while other sockets come and go, so a lookup
+can miss a line; ``procnet`` retries, and this is the last resort.) Without ``identify`` every connection is
+``CLIENT``.
+
 Modes per link: ``PASS``; ``DROP`` (a blackhole: bytes vanish, connections stay open and silent; a connection that
 lost bytes is reset when its link heals, as a TCP stream with a hole cannot resume); ``delay(seconds)`` (every chunk
-is held that long, order kept). Connections from unknown processes (the test's own admin calls) count as
-``CLIENT`` and pass unless a test sets their links.
+is held that long, order kept).
 
 All listeners share one asyncio loop in a daemon thread; ``close()`` stops it, and so does a lifetime timer, so a
 crashed test cannot leave a proxy running.
@@ -74,7 +78,7 @@ class FaultProxy:
     """All listeners of one cluster test. Thread-safe: tests call it from their own thread."""
 
     def __init__(self, identify: Identify | None = None, *, lifetime_s: float = 900.0) -> None:
-        self._identify = identify or (lambda client, server: None)
+        self._identify = identify
         self._lifetime_s = lifetime_s
         self._links: dict[tuple[str, str], Link] = {}
         self._loop = asyncio.new_event_loop()
@@ -84,6 +88,7 @@ class FaultProxy:
         self.passed: Counter[tuple[str, str]] = Counter()  # bytes forwarded per directed link
         self.dropped: Counter[tuple[str, str]] = Counter()  # bytes blackholed per directed link
         self.connections: Counter[tuple[str, str]] = Counter()  # connections accepted per (client, server)
+        self.refused = 0  # connections reset because their process could not be identified
 
     # -- lifecycle -----------------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -127,8 +132,15 @@ class FaultProxy:
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, dst: str,
                       listen: Address, target: Address) -> None:
-        peer = writer.get_extra_info("peername")
-        src = await asyncio.to_thread(self._identify, (peer[0], peer[1]), listen) or CLIENT
+        src = CLIENT
+        if self._identify is not None:
+            peer = writer.get_extra_info("peername")
+            found = await asyncio.to_thread(self._identify, (peer[0], peer[1]), listen)
+            if found is None:
+                self.refused += 1
+                writer.transport.abort()
+                return
+            src = found
         self.connections[(src, dst)] += 1
         conn = _Conn(src, dst, [writer.transport])  # type: ignore[list-item]  # a TCP stream's is a Transport
         try:

@@ -1,4 +1,5 @@
-"""Three real nodes under boto3 load through all of them: kill -9 the leader, SIGSTOP a node, partition a node.
+"""Three real nodes under boto3 load through all of them: kill -9 the leader, SIGSTOP a node, partition a node
+(both ways, or one way), slow links.
 
 After each fault heals, the checker proves every acknowledged send was received (or still queued and drained),
 nothing was received that was never sent, and FIFO order per group held.
@@ -13,6 +14,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from tests.cluster_e2e.cluster import Cluster
+from tests.cluster_e2e.proxy import DROP, delay
 from tests.cluster_e2e.scenario import converged, finish_and_check, serving, start_load
 from tests.cluster_e2e.workload import sqs_client
 
@@ -91,3 +93,41 @@ def test_partition_the_leader_through_the_proxy_then_heal(cluster3: Cluster) -> 
         load.stop()
     finish_and_check(c, load)
     converged(c)
+
+
+def test_one_way_partition_the_leader_hears_nothing_and_steps_down(cluster3: Cluster) -> None:
+    c = cluster3
+    load = start_load(c)
+    try:
+        deaf = c.leader()
+        others = [n for n in c.ids if n != deaf]
+        for other in others:
+            c.proxy.set_link(other, deaf, DROP)  # it still sends heartbeats; no answer reaches it
+        load.set_targets([c.endpoint(n) for n in others])
+        c.wait_for(lambda: (s := c.status(deaf)) is not None and s.role != "leader", 10,
+                   f"{deaf} to step down (check-quorum) when no follower answers")
+        assert c.leader(others) in others
+        load.wait_acked(40, 30)
+        c.proxy.heal()
+        load.set_targets(serving(c))
+        c.wait_caught_up(deaf)
+        load.wait_acked(30, 30)
+    finally:
+        load.stop()
+    finish_and_check(c, load)
+
+
+def test_slow_links_slow_commits_but_lose_nothing(cluster3: Cluster) -> None:
+    c = cluster3
+    load = start_load(c)
+    try:
+        for src in c.ids:
+            for dst in c.ids:
+                if src != dst:
+                    c.proxy.set_link(src, dst, delay(0.08))  # 80 ms each way, well inside the election timeout
+        load.wait_acked(40, 30)
+        c.proxy.heal()
+        load.wait_acked(20, 30)
+    finally:
+        load.stop()
+    finish_and_check(c, load)

@@ -173,3 +173,21 @@ def test_procnet_finds_the_process_that_opened_a_connection(echo: EchoServer) ->
         client = s.getsockname()
         assert procnet.owner_of(client, echo.address, [1, os.getpid()]) == os.getpid()
         assert procnet.owner_of(client, echo.address, [1]) is None
+    assert procnet.owner_of(client, echo.address, [os.getpid()], attempts=1) is None  # closed: no such connection
+
+
+def test_an_unidentified_connection_is_refused(echo: EchoServer) -> None:
+    fp = FaultProxy(lambda client, server: None)
+    fp.start()
+    try:
+        fp.listen("b", ("127.0.1.202", echo.address[1]), echo.address)
+        with socket.create_connection(("127.0.1.202", echo.address[1]), timeout=5) as s:
+            s.sendall(b"who")
+            try:
+                data = s.recv(10)
+            except ConnectionResetError:
+                data = b""
+            assert data == b""
+        assert fp.refused == 1 and not echo.received
+    finally:
+        fp.close()
