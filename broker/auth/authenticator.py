@@ -19,6 +19,7 @@ from broker.auth.credentials import CredentialStore
 from broker.auth.policy import AuthzRequest, Policy, PolicyError, authorize, parse_policy
 from broker.auth.resources import UNAUTHORIZED_ACTIONS, target
 from broker.http.types import HttpRequest
+from broker.model.errors import BrokerError
 from broker.service import RequestContext
 
 log = logging.getLogger(__name__)
@@ -93,6 +94,12 @@ class Authenticator:
         self._resource_policies = lookup
 
     def authenticate(self, request: HttpRequest, service: str) -> Identity:
+        try:
+            return self._authenticate(request, service)
+        except BrokerError as exc:
+            raise errors.for_service(exc, service) from None
+
+    def _authenticate(self, request: HttpRequest, service: str) -> Identity:
         params = query_params(request)
         signed = sigv4.parse_signed_request(request.headers, params)
         if signed is None:
@@ -125,7 +132,7 @@ class Authenticator:
         verdict = authorize(request, identity_policies=identity.policies, is_root=identity.is_root,
                             resource_account=t.account, resource_policy=self._resource_policy(t.resource))
         if not verdict.allowed:
-            raise errors.access_denied(identity.arn, t.action, t.resource, verdict.reason)
+            raise errors.access_denied(service, identity.arn, t.action, t.resource, verdict.reason)
 
     def _resource_policy(self, arn: str) -> Policy | None:
         if self._resource_policies is None or arn == "*" or arn.endswith(":*"):

@@ -2,7 +2,8 @@
 
 Within one request: an explicit ``Deny`` in any applicable policy wins; otherwise an ``Allow`` is needed. In the
 caller's own account an Allow from either its identity policies or the resource's policy suffices (the account's
-root user needs none); across accounts both sides must allow: the caller's identity policies (or the caller is its
+root user needs none); an AWS service principal (SNS delivering to a queue) needs the resource policy's
+Allow alone; across accounts both sides must allow: the caller's identity policies (or the caller is its
 account's root) and the resource policy naming the caller's principal or account.
 
 Supported: Action/NotAction and Resource/NotResource with ``*``/``?`` wildcards (actions case-insensitive),
@@ -329,6 +330,10 @@ def authorize(request: AuthzRequest, *, identity_policies: Sequence[Policy], is_
         return Verdict(Decision.EXPLICIT_DENY, "with an explicit deny in an identity-based policy")
     if resource is Decision.EXPLICIT_DENY:
         return Verdict(Decision.EXPLICIT_DENY, "with an explicit deny in a resource-based policy")
+    if request.principal_arn.startswith("service:"):  # an AWS service (SNS delivering to SQS): the resource decides
+        if resource is Decision.ALLOW:
+            return Verdict(Decision.ALLOW, "")
+        return Verdict(Decision.IMPLICIT_DENY, f"because no resource-based policy allows the {request.action} action")
     identity_ok = is_root or identity is Decision.ALLOW
     same_account = resource_account is None or resource_account == request.principal_account
     if same_account:
