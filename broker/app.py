@@ -16,6 +16,8 @@ from broker.auth.resource_policies import resource_policy_lookup
 from broker.aws.gateway import AwsGateway
 from broker.config import NodeConfig
 from broker.datadir import DataDirLock
+from broker.grpc_api import BrokerApi
+from broker.grpc_api.api import SERVICE_NAMES as API_SERVICES
 from broker.grpc_server import GrpcServer
 from broker.http.routes import operational_routes
 from broker.http.server import HttpServer
@@ -82,13 +84,16 @@ class BrokerApp:
         else:
             self._replicator = LocalReplicator(self._store, state_machine, on_commit=_observe_commit)
         replicator = self._replicator
-        self._grpc = GrpcServer(config.host, self._grpc_bind_port(), registrations)
+        api = BrokerApi(config.account_id, config.region)  # answers UNAVAILABLE until bound to the services
+        self._grpc = GrpcServer(config.host, self._grpc_bind_port(), [*registrations, api.add_servicers],
+                                reflected=API_SERVICES)
         await self._grpc.start()
         replicator.start()
         client_replicator = ClientFacingReplicator(replicator)
         is_leader = (lambda: replicator.is_leader) if isinstance(replicator, RaftReplicator) else (lambda: True)
         sqs = SqsService(model, client_replicator, self._notifier,
                          SqsConfig(account_id=config.account_id, region=config.region), is_leader=is_leader)
+        api.bind(sqs=sqs)
         metrics.register_queue_gauges(lambda: model.gauges(replicator.now_ms()))
         kinesis = KinesisService(kinesis_model, client_replicator, self._store, self._notifier,
                                  KinesisConfig.from_env(config.account_id, config.region))

@@ -1,6 +1,8 @@
-"""The node's gRPC server: health checking and reflection, the Raft transport (in a cluster), and later the broker API.
+"""The node's gRPC server: health checking and reflection, the Raft transport (in a cluster) and the v1 broker API.
 
-Everything that serves on the node's one gRPC port registers itself through ``register`` callbacks before start.
+Everything that serves on the node's one gRPC port registers itself through ``register`` callbacks before start
+(e.g. ``BrokerApi.add_servicers``); services named in ``reflected`` are listed by server reflection, so grpcurl can
+call them without the .proto files.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ Registration = Callable[[grpc.aio.Server], None]
 
 
 class GrpcServer:
-    def __init__(self, host: str, port: int, register: Sequence[Registration] = ()) -> None:
+    def __init__(self, host: str, port: int, register: Sequence[Registration] = (),
+                 reflected: Sequence[str] = ()) -> None:
         # The transport's options: keepalive pings of idle peer streams are allowed, large frames accepted.
         self._server = grpc.aio.server(options=SERVER_OPTIONS)
         self._health = health.aio.HealthServicer()
@@ -25,7 +28,8 @@ class GrpcServer:
         for add in register:
             add(self._server)
         reflection.enable_server_reflection(
-            (health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME), self._server)
+            (health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME, *reflected),
+            self._server)
         self.host = host
         self.port = self._server.add_insecure_port(f"{host}:{port}")
         if self.port == 0:

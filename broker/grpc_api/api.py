@@ -1,0 +1,37 @@
+"""The seam between the composition root and the v1 servicers: register them early, bind the services later.
+
+The node's gRPC server must start before the replicator (peers connect to it), while the services need a started
+replicator; so the servicers are registered at construction and answer UNAVAILABLE until ``bind`` gives them the
+services. Clients retry UNAVAILABLE, so a node that is still starting looks like a node that is briefly busy.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import grpc
+
+from broker.grpc_api.queues import QueuesServicer
+from broker.sqs.service import SqsService
+from proto.broker.v1 import queues_pb2
+
+# Generated gRPC glue has no type hints; imported dynamically as cluster/transport.py does.
+queues_grpc: Any = importlib.import_module("proto.broker.v1.queues_pb2_grpc")
+
+SERVICE_NAMES = (queues_pb2.DESCRIPTOR.services_by_name["Queues"].full_name,)
+
+
+class BrokerApi:
+    """Every v1 service of one node."""
+
+    def __init__(self, account_id: str, region: str) -> None:
+        self._sqs: SqsService | None = None
+        self.queues = QueuesServicer(lambda: self._sqs, account_id, region)
+
+    def bind(self, *, sqs: SqsService) -> None:
+        self._sqs = sqs
+
+    def add_servicers(self, server: grpc.aio.Server) -> None:
+        """A ``broker.grpc_server.Registration``."""
+        queues_grpc.add_QueuesServicer_to_server(self.queues, server)

@@ -1,0 +1,53 @@
+"""Protobuf <-> the SQS service's shapes: send entries in, received messages out (no queue semantics here)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from broker.model.sqs_types import ReceivedMessage
+from proto.broker.v1.queues_pb2 import AttributeValue, Message, SendEntry
+
+
+def send_params(entry: SendEntry) -> dict[str, Any]:
+    """One SendEntry as the SQS service's SendMessage parameters (validated there, by the same rules)."""
+    params: dict[str, Any] = {"MessageBody": entry.body}
+    if entry.HasField("delay_seconds"):
+        params["DelaySeconds"] = entry.delay_seconds
+    if entry.group_id:
+        params["MessageGroupId"] = entry.group_id
+    if entry.deduplication_id:
+        params["MessageDeduplicationId"] = entry.deduplication_id
+    if entry.attributes:
+        params["MessageAttributes"] = attribute_params(entry.attributes)
+    return params
+
+
+def attribute_params(attributes: Mapping[str, AttributeValue]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for name, value in attributes.items():
+        shape: dict[str, Any] = {"DataType": value.data_type}
+        if value.data_type.startswith("Binary"):
+            shape["BinaryValue"] = value.binary_value
+        else:
+            shape["StringValue"] = value.string_value
+        out[name] = shape
+    return out
+
+
+def message_of(received: ReceivedMessage) -> Message:
+    """A received message with every field a consumer may need (the wire is cheap next to a second call)."""
+    msg = received.message
+    out = Message(message_id=msg.message_id, receipt_handle=received.receipt_handle, body=msg.body,
+                  md5_of_body=msg.md5_body, receive_count=received.receive_count, sent_timestamp_ms=msg.sent_ts,
+                  first_receive_timestamp_ms=received.first_receive_ts, group_id=msg.group_id or "",
+                  deduplication_id=msg.dedup_id or "", sequence_number=msg.sequence_number or "",
+                  sender_id=msg.sender_id)
+    for name, data_type, string_value, binary_value in msg.attributes:
+        value = out.attributes[name]
+        value.data_type = data_type
+        if binary_value is not None:
+            value.binary_value = binary_value
+        else:
+            value.string_value = string_value or ""
+    return out
