@@ -101,10 +101,13 @@ def write(results: Sequence[Loaded], out: Path, title: str = "") -> str:
     scenario = title or " / ".join(dict.fromkeys(str(r.runs[0]["scenario"]) for r in results if r.runs))
     timeline = {r.label: [(float(t), float(v)) for t, v in r.median_run().get("timeline", [])] for r in results}
     (out / "timeline.svg").write_text(plots.timeline_svg(timeline, f"{scenario}: throughput (median run)", unit))
+    calls = {r.label: r.key_call() for r in results}
+    same = len(set(calls.values())) == 1
     latency: dict[str, dict[str, float | None]] = {}
     for r in results:
-        call = r.key_call()
+        call = calls[r.label]
         if call:
-            latency[f"{r.label} ({call})"] = dict((r.median.get("latency_us") or {})[call])
-    (out / "latency.svg").write_text(plots.percentiles_svg(latency, f"{scenario}: latency, median of runs"))
+            latency[r.label if same else f"{r.label} ({call})"] = dict((r.median.get("latency_us") or {})[call])
+    what = f"{next(iter(calls.values()))} latency" if same else "latency"
+    (out / "latency.svg").write_text(plots.percentiles_svg(latency, f"{scenario}: {what}, median of runs"))
     return table
