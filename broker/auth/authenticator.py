@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import Callable, Mapping
@@ -140,8 +141,16 @@ class Authenticator:
         text = self._resource_policies(arn)
         if not text:
             return None
-        try:
-            return parse_policy(json.loads(text), resource_policy=True)
-        except (ValueError, PolicyError):
+        policy = _parse_resource_policy(text)
+        if policy is None:
             log.warning("event=resource-policy-invalid arn=%s", arn)  # unreadable: grants nothing
-            return None
+        return policy
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_resource_policy(text: str) -> Policy | None:
+    """Parsed once per distinct document: a queue's policy is read on every request to it."""
+    try:
+        return parse_policy(json.loads(text), resource_policy=True)
+    except (ValueError, PolicyError):
+        return None
