@@ -224,3 +224,19 @@ def test_sns_and_kinesis_speak_their_own_error_names(secured: SecuredServer) -> 
     exc = failure(client(secured, "kinesis", NOBODY).list_streams)
     assert (error_code(exc), http_status(exc)) == ("AccessDeniedException", 400)
     assert "StreamNames" in client(secured, "kinesis", ALICE).list_streams()
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_add_permission_grants_another_account_and_remove_permission_revokes(secured: SecuredServer,
+                                                                            protocol: str) -> None:
+    owner, bob = sqs(secured, ROOT_A, protocol), sqs(secured, BOB, protocol)
+    url = owner.create_queue(QueueName=f"granted-{protocol}")["QueueUrl"]
+    owner.send_message(QueueUrl=url, MessageBody="for bob")
+    assert error_code(failure(bob.receive_message, QueueUrl=url)) == "AccessDenied"
+    owner.add_permission(QueueUrl=url, Label="bob-reads", AWSAccountIds=[B],
+                         Actions=["ReceiveMessage", "DeleteMessage"])
+    messages = bob.receive_message(QueueUrl=url)["Messages"]
+    assert [m["Body"] for m in messages] == ["for bob"]
+    bob.delete_message(QueueUrl=url, ReceiptHandle=messages[0]["ReceiptHandle"])
+    owner.remove_permission(QueueUrl=url, Label="bob-reads")
+    assert error_code(failure(bob.receive_message, QueueUrl=url)) == "AccessDenied"
