@@ -6,6 +6,7 @@ Counters of a shard are contiguous, so a read walks ``get`` from a counter until
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 from broker.model.kinesis_keys import RECORDS, parse_record_value, record_key
@@ -17,13 +18,18 @@ MAX_BYTES = 10 << 20  # GetRecords returns at most 10 MiB
 class StoredRecord(NamedTuple):
     counter: int
     partition_key: str
-    data: bytes
+    data: bytes  # plaintext
     arrival_ms: int
+    encrypted: bool = False  # stored sealed (stream encryption was on when it was written)
+
+
+Unseal = Callable[[bytes], bytes]
 
 
 def read_records(reader: TableReader, stream_id: int, shard_index: int, start: int, last: int, limit: int,
-                 max_bytes: int = MAX_BYTES) -> list[StoredRecord]:
-    """Records ``start..last`` (at most ``limit`` and ``max_bytes``, at least one if any), in counter order."""
+                 max_bytes: int = MAX_BYTES, unseal: Unseal | None = None) -> list[StoredRecord]:
+    """Records ``start..last`` (at most ``limit`` and ``max_bytes``, at least one if any), in counter order;
+    ``unseal`` opens records stored encrypted."""
     out: list[StoredRecord] = []
     size = 0
     counter = start
@@ -31,11 +37,15 @@ def read_records(reader: TableReader, stream_id: int, shard_index: int, start: i
         raw = reader.get(RECORDS, record_key(stream_id, shard_index, counter))
         if raw is None:
             break
-        partition_key, data, arrival = parse_record_value(raw)
+        partition_key, data, arrival, sealed = parse_record_value(raw)
         size += len(data) + len(partition_key)
         if out and size > max_bytes:
             break
-        out.append(StoredRecord(counter, partition_key, data, arrival))
+        if sealed:
+            if unseal is None:
+                raise ValueError("an encrypted record was read without a key")
+            data = unseal(data)
+        out.append(StoredRecord(counter, partition_key, data, arrival, sealed))
         counter += 1
     return out
 

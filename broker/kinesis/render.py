@@ -81,5 +81,8 @@ def consumer(stream: Stream, c: Consumer, *, with_stream: bool = False) -> dict[
 
 
 def record(s: Shard, r: StoredRecord) -> dict[str, Any]:
-    return {"SequenceNumber": s.seq(r.counter, r.arrival_ms), "ApproximateArrivalTimestamp": r.arrival_ms / 1000,
-            "Data": r.data, "PartitionKey": r.partition_key}
+    out = {"SequenceNumber": s.seq(r.counter, r.arrival_ms), "ApproximateArrivalTimestamp": r.arrival_ms / 1000,
+           "Data": r.data, "PartitionKey": r.partition_key}
+    if r.encrypted:
+        out["EncryptionType"] = "KMS"
+    return out

@@ -31,6 +31,7 @@ from broker.kinesis.params import (
     parse_hash_key,
 )
 from broker.kinesis.records import first_at_or_after, read_records
+from broker.kinesis.sealing import RecordSealer
 from broker.kinesis.subscriptions import FanOut, Subscription
 from broker.kinesis.throttle import ShardThrottle
 from broker.model import errors
@@ -104,7 +105,8 @@ class KinesisService:
         self._config = config or KinesisConfig()
         self._throttle = ShardThrottle(self._config.throughput_limits)
         self._maintenance: asyncio.Task[None] | None = None
-        self._fanout = FanOut(model, replicator, reader, notifier, self._config)
+        self._sealer_cache: RecordSealer | None = None
+        self._fanout = FanOut(model, replicator, reader, notifier, self._config, self.unsealer)
         self._ops: dict[str, Handler] = {
             "CreateStream": self.create_stream, "DeleteStream": self.delete_stream,
             "DescribeStream": self.describe_stream, "DescribeStreamSummary": self.describe_stream_summary,
@@ -426,6 +428,23 @@ class KinesisService:
         hash_key = partition_hash(key) if explicit is None else parse_hash_key(explicit, "ExplicitHashKey")
         return PutEntry(key, hash_key, data)
 
+    def _sealer(self) -> RecordSealer:
+        if self._sealer_cache is None:
+            key = self._model.iterator_key
+            assert key is not None  # set by the first CreateStream, before any stream exists
+            self._sealer_cache = RecordSealer(key)
+        return self._sealer_cache
+
+    def _seal(self, stream: Stream, entry: PutEntry) -> PutEntry:
+        """Encrypt the data when the stream has encryption on (checked again for every call, as AWS does)."""
+        if stream.encryption != "KMS":
+            return entry
+        return entry._replace(data=self._sealer().seal(stream.stream_id, entry.data), sealed=True)
+
+    def unsealer(self, stream_id: int) -> Callable[[bytes], bytes]:
+        """Opens records of one stream stored encrypted (for readers of the records table)."""
+        return lambda sealed: self._sealer().open(stream_id, sealed)
+
     async def _writable(self, account: str, name: str) -> Stream:
         """The stream records go to (for size limits and throttling; the model decides again when applying).
 
@@ -454,6 +473,7 @@ class KinesisService:
         ((shard, admitted),) = self._admit(stream, [entry])
         if not admitted:
             raise rate_exceeded(shard.id, name, account)
+        entry = self._seal(stream, entry)
         arrival, ((index, counter),) = await self._propose(PutRecords(account, name, (entry,), ordering))
         stream = self._model.streams.get((account, name), stream)  # the one the records went to
         return {"ShardId": f"shardId-{index:012d}", "SequenceNumber": _sequence(stream, index, counter, arrival),
@@ -469,7 +489,7 @@ class KinesisService:
         if total > MAX_PUT_RECORDS_BYTES:
             raise InvalidArgumentException("Records size exceeds 5 MB limit")
         admitted = self._admit(stream, entries)
-        accepted = tuple(e for e, (_, ok) in zip(entries, admitted, strict=True) if ok)
+        accepted = tuple(self._seal(stream, e) for e, (_, ok) in zip(entries, admitted, strict=True) if ok)
         arrival, placed = await self._propose(PutRecords(account, name, accepted)) if accepted else (0, [])
         stream = self._model.streams.get((account, name), stream)  # the one the records went to
         results = iter(placed)
@@ -565,7 +585,8 @@ class KinesisService:
 
     def _read(self, stream: Stream, shard: Shard, counter: int, limit: int, now: int) -> dict[str, Any]:
         start = max(counter, shard.trim)
-        found = read_records(self._reader, stream.stream_id, shard.index, start, shard.counter, limit)
+        found = read_records(self._reader, stream.stream_id, shard.index, start, shard.counter, limit,
+                             unseal=self.unsealer(stream.stream_id))
         size = sum(len(r.data) + len(r.partition_key) for r in found)
         self._throttle.note_read_bytes((stream.stream_id, shard.index), size, now)
         next_counter = found[-1].counter + 1 if found else start

@@ -14,7 +14,7 @@ from typing import Any
 
 from broker.kinesis import render
 from broker.kinesis.config import KinesisConfig
-from broker.kinesis.records import read_records
+from broker.kinesis.records import Unseal, read_records
 from broker.model.kinesis_errors import ResourceInUseException, ResourceNotFoundException, stream_not_found
 from broker.model.kinesis_model import KinesisModel
 from broker.model.kinesis_stream import Consumer, Shard, Stream
@@ -53,12 +53,13 @@ class FanOut:
     """The live subscriptions of this node."""
 
     def __init__(self, model: KinesisModel, replicator: Replicator, reader: TableReader, notifier: Notifier,
-                 config: KinesisConfig) -> None:
+                 config: KinesisConfig, unsealer: Callable[[int], Unseal]) -> None:
         self._model = model
         self._rep = replicator
         self._reader = reader
         self._notifier = notifier
         self._config = config
+        self._unsealer = unsealer
         self._active: set[tuple[int, str, int]] = set()  # (stream id, consumer, shard index)
 
     def open(self, stream: Stream, consumer: Consumer, shard: Shard, counter: int) -> Subscription:
@@ -84,7 +85,7 @@ class FanOut:
                 now = self._rep.now_ms()
                 start = max(counter, shard.trim)
                 found = read_records(self._reader, stream.stream_id, shard.index, start, shard.counter,
-                                     SUBSCRIBE_BATCH, SUBSCRIBE_BYTES)
+                                     SUBSCRIBE_BATCH, SUBSCRIBE_BYTES, self._unsealer(stream.stream_id))
                 counter = found[-1].counter + 1 if found else start
                 event: dict[str, Any] = {"Records": [render.record(shard, r) for r in found]}
                 at_end = counter > shard.counter
@@ -128,7 +129,8 @@ class FanOut:
 
     def _sequence_before(self, stream: Stream, shard: Shard, counter: int) -> str:
         """The sequence number of the record before ``counter`` (the shard's start when there is none)."""
-        before = read_records(self._reader, stream.stream_id, shard.index, counter - 1, counter - 1, 1)
+        before = read_records(self._reader, stream.stream_id, shard.index, counter - 1, counter - 1, 1,
+                              unseal=self._unsealer(stream.stream_id))
         if before:
             return shard.seq(before[0].counter, before[0].arrival_ms)
         return shard.seq(max(0, counter - 1), 0)

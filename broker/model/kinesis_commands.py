@@ -126,11 +126,13 @@ class UpdateStreamMode:
 
 
 class PutEntry(NamedTuple):
-    """One record, validated by the service: ``hash_key`` is the explicit hash key or the partition key's MD5."""
+    """One record, validated by the service: ``hash_key`` is the explicit hash key or the partition key's MD5;
+    ``sealed``: ``data`` is ciphertext (stream encryption, see ``broker.kinesis.sealing``)."""
 
     partition_key: str
     hash_key: int
     data: bytes
+    sealed: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,7 +153,7 @@ class PutRecords:
 
     @classmethod
     def from_wire(cls, f: list[Any]) -> PutRecords:
-        return cls(f[0], f[1], tuple(PutEntry(e[0], e[1], e[2]) for e in f[2]), f[3])
+        return cls(f[0], f[1], tuple(PutEntry(e[0], e[1], e[2], len(e) > 3 and e[3]) for e in f[2]), f[3])
 
 
 @dataclass(frozen=True, slots=True)

@@ -364,13 +364,13 @@ class KinesisModel:
         put = changes.put
         first: dict[int, int] = {}  # shard index -> its first counter in this command
         placed: list[tuple[int, int]] = []
-        for partition_key, hash_key, data in cmd.entries:
+        for partition_key, hash_key, data, sealed in cmd.entries:
             shard = route(hash_key)
             counter = shard.counter = shard.counter + 1
             index = shard.index
             if index not in first:
                 first[index] = counter
-            put(RECORDS, record_key(sid, index, counter), record_value(ts, partition_key.encode(), data))
+            put(RECORDS, record_key(sid, index, counter), record_value(ts, partition_key.encode(), data, sealed))
             placed.append((index, counter))
         for index, counter in first.items():
             shard = stream.shards[index]

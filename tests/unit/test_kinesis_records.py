@@ -12,7 +12,11 @@ import pytest
 from botocore.exceptions import ClientError
 
 from broker.kinesis.config import KinesisConfig
+from broker.kinesis.service import KinesisService
 from broker.model.kinesis_keys import HASH_MAX, parse_sequence_number
+from broker.model.kinesis_model import KinesisModel
+from broker.notify import Notifier
+from broker.service import RequestContext
 from tests.unit.test_kinesis_harness import ACCOUNT, Env
 
 
@@ -339,3 +343,28 @@ def test_throughput_limits() -> None:
         env.client.get_records(ShardIterator=it)
     finally:
         env.close()
+
+
+def test_records_encrypted_at_rest_while_encryption_is_on(env: Env) -> None:
+    env.client.create_stream(StreamName="e", ShardCount=1)
+    env.client.put_record(StreamName="e", Data=b"plain-before", PartitionKey="k")
+    env.client.start_stream_encryption(StreamName="e", EncryptionType="KMS", KeyId="alias/aws/kinesis")
+    secret = b"very secret payload"
+    env.client.put_records(StreamName="e", Records=[{"Data": secret, "PartitionKey": "k"}])
+    env.client.stop_stream_encryption(StreamName="e", EncryptionType="KMS", KeyId="alias/aws/kinesis")
+    env.client.put_record(StreamName="e", Data=b"plain-after", PartitionKey="k")
+    stored = b"".join(env.rep.tables.tables["kinesis_records"].values())
+    assert b"plain-before" in stored and b"plain-after" in stored
+    assert secret not in stored  # ciphertext in the records table (and so in snapshots)
+    records = _read_all(env, "e", "shardId-000000000000")
+    assert [r["Data"] for r in records] == [b"plain-before", secret, b"plain-after"]
+    assert [r.get("EncryptionType") for r in records] == [None, "KMS", None]
+    # Another node (fresh model and service over the same tables) opens them: the key is replicated state.
+    model = KinesisModel()
+    model.restore(env.rep.tables)
+    other = KinesisService(model, env.rep, env.rep.tables, Notifier(), env.config)
+    ctx = RequestContext(request_id="r", account_id=ACCOUNT, region="us-east-1", endpoint_url="", protocol="json")
+    it = env.loop.run_until_complete(other.handle("GetShardIterator", {
+        "StreamName": "e", "ShardId": "shardId-000000000000", "ShardIteratorType": "TRIM_HORIZON"}, ctx))
+    page = env.loop.run_until_complete(other.handle("GetRecords", {"ShardIterator": it["ShardIterator"]}, ctx))
+    assert [r["Data"] for r in page["Records"]] == [b"plain-before", secret, b"plain-after"]
