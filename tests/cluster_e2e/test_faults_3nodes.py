@@ -8,6 +8,7 @@ nothing was received that was never sent, and FIFO order per group held.
 from __future__ import annotations
 
 import time
+import uuid
 
 import pytest
 from botocore.config import Config
@@ -51,7 +52,11 @@ def test_sigstop_the_leader_then_sigcont_it(cluster3: Cluster) -> None:
         others = [n for n in c.ids if n != frozen]
         new = c.leader(others)
         load.wait_acked(40, 30)
+        born = f"born-while-frozen-{uuid.uuid4().hex[:8]}"
+        sqs_client(c.endpoint(new)).create_queue(QueueName=born)
         c.sigcont(frozen)  # it wakes believing it leads: it must step down, not answer from stale state
+        woken = sqs_client(c.endpoint(frozen))
+        assert woken.get_queue_url(QueueName=born)["QueueUrl"].endswith("/" + born)  # never QueueDoesNotExist
         load.set_targets(serving(c))
         c.wait_for(lambda: (s := c.status(frozen)) is not None and s.leader != frozen and s.role == "follower",
                    10, f"{frozen} to step down after waking")
@@ -84,10 +89,17 @@ def test_partition_the_leader_through_the_proxy_then_heal(cluster3: Cluster) -> 
         assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 503
         assert err.value.response["Error"]["Code"] == "ServiceUnavailable"
         assert time.monotonic() - started < 15
+        # Nor does it answer a read from stale state: a queue the majority created since is not "missing" there.
+        born = f"born-in-the-majority-{uuid.uuid4().hex[:8]}"
+        sqs_client(c.endpoint(new)).create_queue(QueueName=born)
+        with pytest.raises(ClientError) as stale:
+            probe.get_queue_url(QueueName=born)
+        assert stale.value.response["Error"]["Code"] == "ServiceUnavailable"
         assert sum(c.proxy.dropped[(cut, o)] + c.proxy.dropped[(o, cut)] for o in others) > 0
         c.proxy.heal()
         load.set_targets(serving(c))
         c.wait_caught_up(cut)
+        assert sqs_client(c.endpoint(cut)).get_queue_url(QueueName=born)["QueueUrl"].endswith("/" + born)
         load.wait_acked(30, 30)
     finally:
         load.stop()

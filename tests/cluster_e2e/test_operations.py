@@ -90,3 +90,17 @@ def test_dev_cluster_prints_every_node_serves_through_a_follower_and_stops_on_si
         if leftovers.stdout.strip():
             os.killpg(proc.pid, signal.SIGKILL)
         assert not leftovers.stdout.strip(), f"dev-cluster left nodes running: {leftovers.stdout}"
+
+
+def test_sigterm_on_the_leader_exits_0_and_the_others_carry_on(cluster3: Cluster) -> None:
+    c = cluster3
+    leader = c.leader()
+    c.stop(leader)  # asserts exit code 0
+    others = [n for n in c.ids if n != leader]
+    new = c.leader(others, timeout=5)
+    assert new in others
+    client = sqs_client(c.endpoint(others[0]))
+    url = client.create_queue(QueueName="after-sigterm")["QueueUrl"]
+    client.send_message(QueueUrl=url, MessageBody="still served")
+    got = client.receive_message(QueueUrl=url, WaitTimeSeconds=5)["Messages"]
+    assert [m["Body"] for m in got] == ["still served"]
