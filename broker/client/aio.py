@@ -18,6 +18,7 @@ import grpc
 from broker.client.consumer import Consumer
 from broker.client.errors import RaftMQError
 from broker.client.producer import Producer
+from broker.client.streams import AsyncStreams
 from proto.broker.v1 import queues_pb2 as pb
 
 # Generated gRPC glue has no type hints; imported dynamically as the server side does.
@@ -40,6 +41,7 @@ class AsyncClient:
         self.timeout_s = timeout_s
         self._index = 0
         self._channels: dict[str, grpc.aio.Channel] = {}
+        self.streams = AsyncStreams(self)
 
     async def __aenter__(self) -> AsyncClient:
         return self
@@ -60,7 +62,9 @@ class AsyncClient:
         channel = self._channels.get(address)
         if channel is None:
             channel = self._channels[address] = grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
-        return queues_grpc.QueuesStub(channel)
+        stub = queues_grpc.QueuesStub(channel)
+        stub.channel = channel  # other services' stubs are built on the same channel
+        return stub
 
     def next_node(self) -> None:
         """Move to the next address (after this one failed retryably)."""
@@ -69,6 +73,9 @@ class AsyncClient:
     def backoff(self, attempt: int) -> float:
         """Full-jitter exponential backoff for retry number ``attempt`` (0-based)."""
         return random.uniform(0, min(self.max_backoff_s, self.backoff_s * (2 ** attempt)))
+
+    async def sleep_backoff(self, attempt: int) -> None:
+        await asyncio.sleep(self.backoff(attempt))
 
     async def retrying(self, attempt_call: Callable[[Any], Awaitable[T]]) -> T:
         """Run ``attempt_call(stub)``, retrying retryable failures on the next node with backoff."""

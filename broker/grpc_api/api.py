@@ -13,13 +13,17 @@ from typing import Any
 import grpc
 
 from broker.grpc_api.queues import QueuesServicer
+from broker.grpc_api.streams import StreamsServicer
+from broker.kinesis.service import KinesisService
 from broker.sqs.service import SqsService
-from proto.broker.v1 import queues_pb2
+from proto.broker.v1 import queues_pb2, streams_pb2
 
 # Generated gRPC glue has no type hints; imported dynamically as cluster/transport.py does.
 queues_grpc: Any = importlib.import_module("proto.broker.v1.queues_pb2_grpc")
+streams_grpc: Any = importlib.import_module("proto.broker.v1.streams_pb2_grpc")
 
-SERVICE_NAMES = (queues_pb2.DESCRIPTOR.services_by_name["Queues"].full_name,)
+SERVICE_NAMES = (queues_pb2.DESCRIPTOR.services_by_name["Queues"].full_name,
+                 streams_pb2.DESCRIPTOR.services_by_name["Streams"].full_name)
 
 
 class BrokerApi:
@@ -27,11 +31,18 @@ class BrokerApi:
 
     def __init__(self, account_id: str, region: str) -> None:
         self._sqs: SqsService | None = None
+        self._kinesis: KinesisService | None = None
         self.queues = QueuesServicer(lambda: self._sqs, account_id, region)
+        self.streams = StreamsServicer(lambda: self._kinesis, account_id, region)
 
-    def bind(self, *, sqs: SqsService) -> None:
-        self._sqs = sqs
+    def bind(self, *, sqs: SqsService | None = None, kinesis: KinesisService | None = None) -> None:
+        """Give the servicers their services (each may be bound separately, as the node builds them)."""
+        if sqs is not None:
+            self._sqs = sqs
+        if kinesis is not None:
+            self._kinesis = kinesis
 
     def add_servicers(self, server: grpc.aio.Server) -> None:
         """A ``broker.grpc_server.Registration``."""
         queues_grpc.add_QueuesServicer_to_server(self.queues, server)
+        streams_grpc.add_StreamsServicer_to_server(self.streams, server)
