@@ -10,6 +10,7 @@ otherwise. ``x-amz-date`` (or ``Date``) must lie within 15 minutes of the broker
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import posixpath
@@ -29,6 +30,7 @@ MAX_PRESIGN_EXPIRES_S = 604_800  # a week, as AWS allows
 _AMZ_DATE = "%Y%m%dT%H%M%SZ"
 _REGION = re.compile(r"^[a-z0-9-]{1,64}$")
 _SIGNATURE = re.compile(r"^[0-9a-f]{64}$")
+_AMZ_DATE_RE = re.compile(r"^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$")  # strptime is 10x slower
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,8 +51,9 @@ def _hmac(key: bytes, msg: str) -> bytes:
     return hmac.new(key, msg.encode("utf-8"), hashlib.sha256).digest()
 
 
+@functools.lru_cache(maxsize=1024)
 def signing_key(secret: str, date: str, region: str, service: str) -> bytes:
-    """The derived key of ``AWS4<secret>`` for one day, region and service."""
+    """The derived key of ``AWS4<secret>`` for one day, region and service (four HMACs, so kept per key and day)."""
     return _hmac(_hmac(_hmac(_hmac(("AWS4" + secret).encode("utf-8"), date), region), service), "aws4_request")
 
 
@@ -124,8 +127,12 @@ def request_time(headers: Mapping[str, str], query_params: Mapping[str, str], pr
     """When the client signed (UTC) and the ISO-8601 basic string used in the string to sign."""
     raw = query_params.get("X-Amz-Date") if presigned else headers.get("x-amz-date")
     if raw:
+        match = _AMZ_DATE_RE.match(raw)
         try:
-            return datetime.strptime(raw, _AMZ_DATE).replace(tzinfo=UTC), raw
+            if match is None:
+                raise ValueError(raw)
+            y, mo, d, h, mi, sec = (int(g) for g in match.groups())
+            return datetime(y, mo, d, h, mi, sec, tzinfo=UTC), raw
         except ValueError:
             raise errors.incomplete_signature(
                 f"Date must be in ISO-8601 'basic format'. Got '{raw[:40]}'. See "
@@ -143,14 +150,15 @@ def request_time(headers: Mapping[str, str], query_params: Mapping[str, str], pr
 
 def check_time(signed_at: datetime, signed: SignedRequest, now: datetime) -> None:
     """Within 15 minutes of ``now``; a presigned URL also no later than its expiry."""
-    stamp = signed_at.strftime(_AMZ_DATE)
     if signed_at < now - MAX_SKEW and not signed.presigned:
         raise errors.request_expired(
-            f"Signature expired: {stamp} is now earlier than {(now - MAX_SKEW).strftime(_AMZ_DATE)} "
+            f"Signature expired: {signed_at.strftime(_AMZ_DATE)} is now earlier than "
+            f"{(now - MAX_SKEW).strftime(_AMZ_DATE)} "
             f"({now.strftime(_AMZ_DATE)} - 15 min.)")
     if signed_at > now + MAX_SKEW:
         raise errors.request_expired(
-            f"Signature not yet current: {stamp} is still later than {(now + MAX_SKEW).strftime(_AMZ_DATE)} "
+            f"Signature not yet current: {signed_at.strftime(_AMZ_DATE)} is still later than "
+            f"{(now + MAX_SKEW).strftime(_AMZ_DATE)} "
             f"({now.strftime(_AMZ_DATE)} + 15 min.)")
     if signed.presigned and signed.expires_s is not None and now > signed_at + timedelta(seconds=signed.expires_s):
         raise errors.request_expired("Request has expired")

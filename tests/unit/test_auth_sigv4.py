@@ -193,3 +193,13 @@ def test_dev_authenticator_accepts_anything_as_the_configured_root() -> None:
     identity = DevAuthenticator("000000000000").authenticate(request, "sqs")
     assert (identity.account_id, identity.arn, identity.access_key_id) == (
         "000000000000", "arn:aws:iam::000000000000:root", "ANYKEY")
+
+
+@pytest.mark.parametrize("amz_date", ["2026-11-28T12:00:00Z", "20261128T256000Z", "20261128T120000"])
+def test_a_malformed_x_amz_date_is_incomplete_signature(signing_clock: list[datetime], amz_date: str) -> None:
+    request = sign("http://localhost/", b"{}", headers=JSON_HEADERS)
+    request.headers["x-amz-date"] = amz_date
+    with pytest.raises(BrokerError) as info:
+        authenticator().authenticate(request, "sqs")
+    assert info.value.code == "IncompleteSignature"
+    assert "ISO-8601 'basic format'" in info.value.message
