@@ -97,8 +97,9 @@ class KinesisService:
     name = "kinesis"
 
     def __init__(self, model: KinesisModel, replicator: Replicator, reader: TableReader, notifier: Notifier,
-                 config: KinesisConfig | None = None) -> None:
+                 config: KinesisConfig | None = None, *, is_leader: Callable[[], bool] = lambda: True) -> None:
         self._model = model
+        self._is_leader = is_leader  # only the leader proposes maintenance; followers would propose the same
         self._rep = replicator
         self._reader = reader
         self._notifier = notifier
@@ -685,7 +686,7 @@ class KinesisService:
         """Propose ``Maintain`` whenever a status transition or a retention expiry is due; until stop/shutdown."""
         interval = self._config.maintenance_interval_s
         while not self._notifier.closed and not (stop is not None and stop.is_set()):
-            due = self._model.next_due()
+            due = self._model.next_due() if self._is_leader() else None
             now = self._rep.now_ms()
             if due is not None and due <= now:
                 try:
