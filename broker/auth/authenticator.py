@@ -119,21 +119,32 @@ class Authenticator:
         t = target(service, operation, params, identity.account_id, ctx.region)
         if t.action in UNAUTHORIZED_ACTIONS:
             return
-        request = AuthzRequest(identity.arn, identity.account_id, t.action, t.resource, {
+        resource_policy = self._resource_policy(t.resource)
+        own = t.account is None or t.account == identity.account_id
+        if identity.is_root and own and resource_policy is None:
+            return  # the account's root on its own resources, nothing that could deny it
+        policies = (*identity.policies, *((resource_policy,) if resource_policy is not None else ()))
+        context = self._context(identity, ctx) if any(p.has_conditions for p in policies) else {}
+        request = AuthzRequest(identity.arn, identity.account_id, t.action, t.resource, context)
+        verdict = authorize(request, identity_policies=identity.policies, is_root=identity.is_root,
+                            resource_account=t.account, resource_policy=resource_policy)
+        if not verdict.allowed:
+            raise errors.access_denied(service, identity.arn, t.action, t.resource, verdict.reason)
+
+    def _context(self, identity: Identity, ctx: RequestContext) -> dict[str, str]:
+        """The global condition keys of this request."""
+        now = self._clock()
+        return {
             "aws:SourceIp": ctx.client_host,
-            "aws:CurrentTime": self._clock().strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "aws:EpochTime": str(int(self._clock().timestamp())),
+            "aws:CurrentTime": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "aws:EpochTime": str(int(now.timestamp())),
             "aws:SecureTransport": self._secure,
             "aws:PrincipalAccount": identity.account_id,
             "aws:PrincipalArn": identity.arn,
             "aws:RequestedRegion": ctx.region,
             "aws:userid": identity.user_id,
             **({"aws:username": identity.arn.rsplit("/", 1)[1]} if ":user/" in identity.arn else {}),
-        })
-        verdict = authorize(request, identity_policies=identity.policies, is_root=identity.is_root,
-                            resource_account=t.account, resource_policy=self._resource_policy(t.resource))
-        if not verdict.allowed:
-            raise errors.access_denied(service, identity.arn, t.action, t.resource, verdict.reason)
+        }
 
     def _resource_policy(self, arn: str) -> Policy | None:
         if self._resource_policies is None or arn == "*" or arn.endswith(":*"):

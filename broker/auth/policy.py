@@ -62,6 +62,11 @@ class Statement:
 class Policy:
     statements: tuple[Statement, ...] = field(default_factory=tuple)
 
+    @property
+    def has_conditions(self) -> bool:
+        """Whether evaluating it can read the request's condition keys (else they need not be gathered)."""
+        return any(st.conditions for st in self.statements)
+
 
 @dataclass(frozen=True, slots=True)
 class AuthzRequest:

@@ -59,7 +59,8 @@ PROTOCOLS: dict[str, tuple[str, dict[str, str], bytes]] = {
                                  "content-type": "application/x-amz-cbor-1.1"}, cbor2.dumps({})),
 }
 AUTH_CODES = {"MissingAuthenticationToken", "InvalidClientTokenId", "SignatureDoesNotMatch", "IncompleteSignature",
-              "RequestExpired", "InvalidAction", "MissingAuthenticationTokenException", "UnrecognizedClientException",
+              "RequestExpired", "InvalidAction", "MalformedQueryString", "MissingAuthenticationTokenException",
+              "UnrecognizedClientException",
               "InvalidSignatureException", "IncompleteSignatureException"}
 
 

@@ -99,3 +99,17 @@ def test_get_caller_identity_needs_no_permission() -> None:
     with pytest.raises(BrokerError) as info:
         auth.authorize(explicit, "sts", "GetAccessKeyInfo", {}, ctx())
     assert (info.value.code, info.value.status) == ("AccessDenied", 403)
+
+
+def test_root_is_allowed_on_its_own_resources_unless_their_policy_denies() -> None:
+    deny_all = json.dumps({"Statement": [{"Effect": "Deny", "Principal": "*", "Action": "sqs:*",
+                                          "Resource": f"arn:aws:sqs:us-east-1:{A}:locked"}]})
+    auth = Authenticator(STORE, clock=lambda: NOW,
+                         resource_policies={f"arn:aws:sqs:us-east-1:{A}:locked": deny_all}.get)
+    root_a = Identity(A, f"arn:aws:iam::{A}:root", A, "AKIAROOT", (), is_root=True)
+    root_b = Identity(B, f"arn:aws:iam::{B}:root", B, "AKIAROOTB", (), is_root=True)
+    assert denied(auth, root_a, "PurgeQueue", {"QueueUrl": f"http://h/{A}/open"}) is None
+    assert "explicit deny in a resource-based policy" in (
+        denied(auth, root_a, "PurgeQueue", {"QueueUrl": f"http://h/{A}/locked"}) or "")
+    assert "no resource-based policy allows" in (
+        denied(auth, root_b, "PurgeQueue", {"QueueUrl": f"http://h/{A}/open"}) or "")
