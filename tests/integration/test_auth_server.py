@@ -240,3 +240,15 @@ def test_add_permission_grants_another_account_and_remove_permission_revokes(sec
     bob.delete_message(QueueUrl=url, ReceiptHandle=messages[0]["ReceiptHandle"])
     owner.remove_permission(QueueUrl=url, Label="bob-reads")
     assert error_code(failure(bob.receive_message, QueueUrl=url)) == "AccessDenied"
+
+
+def test_topic_policy_grants_another_account_publish(secured: SecuredServer) -> None:
+    owner, other = client(secured, "sns", ROOT_A), client(secured, "sns", ROOT_B)
+    arn = owner.create_topic(Name="shared-topic")["TopicArn"]
+    exc = failure(other.publish, TopicArn=arn, Message="too early")
+    assert (error_code(exc), http_status(exc)) == ("AuthorizationError", 403)
+    assert f"User: arn:aws:iam::{B}:root is not authorized to perform: sns:Publish on resource: {arn}" in (
+        exc.response["Error"]["Message"])
+    owner.add_permission(TopicArn=arn, Label="b-publishes", AWSAccountId=[B], ActionName=["Publish"])
+    assert other.publish(TopicArn=arn, Message="from b")["MessageId"]
+    assert error_code(failure(other.delete_topic, TopicArn=arn)) == "AuthorizationError"
