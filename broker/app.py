@@ -84,7 +84,8 @@ class BrokerApp:
         else:
             self._replicator = LocalReplicator(self._store, state_machine, on_commit=_observe_commit)
         replicator = self._replicator
-        api = BrokerApi(config.account_id, config.region)  # answers UNAVAILABLE until bound to the services
+        api = BrokerApi(config.account_id, config.region, config.node_id,  # UNAVAILABLE until bound to services
+                        cluster=replicator if isinstance(replicator, RaftReplicator) else None)
         self._grpc = GrpcServer(config.host, self._grpc_bind_port(), [*registrations, api.add_servicers],
                                 reflected=API_SERVICES)
         await self._grpc.start()

@@ -19,10 +19,12 @@ from broker.client.consumer import Consumer
 from broker.client.errors import RaftMQError
 from broker.client.producer import Producer
 from broker.client.streams import AsyncStreams
+from proto.broker.v1 import admin_pb2 as admin_pb
 from proto.broker.v1 import queues_pb2 as pb
 
 # Generated gRPC glue has no type hints; imported dynamically as the server side does.
 queues_grpc: Any = importlib.import_module("proto.broker.v1.queues_pb2_grpc")
+admin_grpc: Any = importlib.import_module("proto.broker.v1.admin_pb2_grpc")
 T = TypeVar("T")
 CHANNEL_OPTIONS = [("grpc.max_receive_message_length", 64 << 20), ("grpc.max_send_message_length", 64 << 20)]
 
@@ -155,6 +157,26 @@ class AsyncClient:
             pb.VisibilityChange(receipt_handle=h, visibility_timeout=t) for h, t in changes])
         response: pb.BatchResponse = await self._unary("ChangeVisibility", request)
         return list(response.failures)
+
+    # -- cluster administration ------------------------------------------------------------------------------
+
+    async def cluster_status(self) -> admin_pb.ClusterStatusResponse:
+        """The view of the node currently in use (``peers`` is filled when it is the leader)."""
+        status: admin_pb.ClusterStatusResponse = await self._admin("ClusterStatus", admin_pb.ClusterStatusRequest())
+        return status
+
+    async def add_node(self, node_id: str, address: str) -> None:
+        await self._admin("AddNode", admin_pb.AddNodeRequest(node_id=node_id, address=address))
+
+    async def remove_node(self, node_id: str) -> None:
+        await self._admin("RemoveNode", admin_pb.NodeRef(node_id=node_id))
+
+    async def transfer_leadership(self, node_id: str) -> None:
+        await self._admin("TransferLeadership", admin_pb.NodeRef(node_id=node_id))
+
+    async def _admin(self, method: str, request: Any) -> Any:
+        return await self.retrying(lambda stub: getattr(admin_grpc.AdminStub(stub.channel), method)(
+            request, timeout=self.timeout_s))
 
     def producer(self, queue: str, *, linger_ms: float = 2.0, max_batch: int = 500) -> Producer:
         """Sends batched automatically: ``await producer.send(body)`` resolves when its batch is durable."""

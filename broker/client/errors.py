@@ -32,6 +32,6 @@ class RaftMQError(Exception):
         for key, value in exc.trailing_metadata() or ():
             if key == DETAIL_KEY and isinstance(value, bytes):
                 detail = ErrorDetail.FromString(value)
-                return cls(detail.code, detail.message, status, detail.retryable or status in RETRYABLE_STATUS)
+                return cls(detail.code, detail.message, status, detail.retryable)  # the server knows best
         code = "ServiceUnavailable" if status in RETRYABLE_STATUS else status.name
         return cls(code, exc.details() or "", status, status in RETRYABLE_STATUS)

@@ -12,26 +12,32 @@ from typing import Any
 
 import grpc
 
+from broker.grpc_api.admin import AdminServicer
 from broker.grpc_api.queues import QueuesServicer
 from broker.grpc_api.streams import StreamsServicer
 from broker.kinesis.service import KinesisService
 from broker.sqs.service import SqsService
-from proto.broker.v1 import queues_pb2, streams_pb2
+from cluster.forwarding import ClusterNode
+from proto.broker.v1 import admin_pb2, queues_pb2, streams_pb2
 
 # Generated gRPC glue has no type hints; imported dynamically as cluster/transport.py does.
 queues_grpc: Any = importlib.import_module("proto.broker.v1.queues_pb2_grpc")
 streams_grpc: Any = importlib.import_module("proto.broker.v1.streams_pb2_grpc")
+admin_grpc: Any = importlib.import_module("proto.broker.v1.admin_pb2_grpc")
 
 SERVICE_NAMES = (queues_pb2.DESCRIPTOR.services_by_name["Queues"].full_name,
-                 streams_pb2.DESCRIPTOR.services_by_name["Streams"].full_name)
+                 streams_pb2.DESCRIPTOR.services_by_name["Streams"].full_name,
+                 admin_pb2.DESCRIPTOR.services_by_name["Admin"].full_name)
 
 
 class BrokerApi:
     """Every v1 service of one node."""
 
-    def __init__(self, account_id: str, region: str) -> None:
+    def __init__(self, account_id: str, region: str, node_id: str = "n1",
+                 cluster: ClusterNode | None = None) -> None:
         self._sqs: SqsService | None = None
         self._kinesis: KinesisService | None = None
+        self.admin = AdminServicer(lambda: cluster, node_id)
         self.queues = QueuesServicer(lambda: self._sqs, account_id, region)
         self.streams = StreamsServicer(lambda: self._kinesis, account_id, region)
 
@@ -46,3 +52,4 @@ class BrokerApi:
         """A ``broker.grpc_server.Registration``."""
         queues_grpc.add_QueuesServicer_to_server(self.queues, server)
         streams_grpc.add_StreamsServicer_to_server(self.streams, server)
+        admin_grpc.add_AdminServicer_to_server(self.admin, server)

@@ -31,8 +31,11 @@ _BY_CODE = {
     "LimitExceededException": grpc.StatusCode.RESOURCE_EXHAUSTED,
     "AccessDenied": grpc.StatusCode.PERMISSION_DENIED,
     "ServiceUnavailable": grpc.StatusCode.UNAVAILABLE,
+    "NotLeader": grpc.StatusCode.UNAVAILABLE,
+    "ClusterAdminFailed": grpc.StatusCode.FAILED_PRECONDITION,
 }
-_RETRYABLE = frozenset({"ServiceUnavailable", "RequestThrottled", "ProvisionedThroughputExceededException"})
+_RETRYABLE = frozenset({"ServiceUnavailable", "NotLeader", "RequestThrottled",
+                        "ProvisionedThroughputExceededException"})
 
 
 def detail_of(exc: BaseException) -> ErrorDetail:

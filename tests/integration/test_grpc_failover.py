@@ -91,3 +91,18 @@ async def test_consumer_survives_leader_kill(cluster: Cluster) -> None:
         attributes = await client.get_queue_attributes(
             "failover", ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])
         assert attributes == {"ApproximateNumberOfMessages": "0", "ApproximateNumberOfMessagesNotVisible": "0"}
+
+
+async def test_admin_status_and_leadership_transfer(cluster: Cluster) -> None:
+    leader = await asyncio.to_thread(cluster.leader)
+    follower = next(n for n in cluster.ids if n != leader)
+    async with AsyncClient(cluster.nodes[follower].admin_address, retries=10, backoff_s=0.05) as client:
+        status = await client.cluster_status()
+        assert (status.node_id, status.leader, status.role) == (follower, leader, "follower")
+        assert sorted(status.voters) == cluster.ids
+        await client.transfer_leadership(follower)  # sent to a follower, carried out by the leader
+        assert (await client.cluster_status()).role == "leader"
+        assert await asyncio.to_thread(cluster.leader) == follower
+        with pytest.raises(RaftMQError) as caught:
+            await client.transfer_leadership("n9")
+        assert caught.value.code == "ClusterAdminFailed"

@@ -302,3 +302,12 @@ def test_health_and_reflection(channel: grpc.Channel) -> None:
     (answer,) = stub.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(
         file_containing_symbol="raftmq.broker.v1.Queues")]))
     assert answer.file_descriptor_response.file_descriptor_proto
+
+
+async def test_single_node_admin(client: AsyncClient, server: RaftMQServer) -> None:
+    assert server.ready is not None
+    status = await client.cluster_status()
+    assert (status.node_id, status.leader, status.role, list(status.voters)) == (
+        server.ready.node, server.ready.node, "leader", [server.ready.node])
+    error = await _expect("UnsupportedOperation", client.transfer_leadership("n2"))
+    assert not error.retryable
