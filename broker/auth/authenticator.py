@@ -18,7 +18,7 @@ from urllib.parse import parse_qsl
 from broker.auth import errors, sigv4
 from broker.auth.credentials import CredentialStore
 from broker.auth.policy import AuthzRequest, Policy, PolicyError, authorize, parse_policy
-from broker.auth.resources import UNAUTHORIZED_ACTIONS, target
+from broker.auth.resources import UNAUTHORIZED_ACTIONS, arn_account, target
 from broker.http.types import HttpRequest
 from broker.model.errors import BrokerError
 from broker.service import RequestContext
@@ -26,6 +26,7 @@ from broker.service import RequestContext
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
+SNS_PRINCIPAL = "service:sns.amazonaws.com"
 # resource ARN -> its resource policy document (JSON text), or None when it has none / does not exist.
 ResourcePolicies = Callable[[str], str | None]
 
@@ -121,15 +122,36 @@ class Authenticator:
             return
         resource_policy = self._resource_policy(t.resource)
         own = t.account is None or t.account == identity.account_id
-        if identity.is_root and own and resource_policy is None:
-            return  # the account's root on its own resources, nothing that could deny it
-        policies = (*identity.policies, *((resource_policy,) if resource_policy is not None else ()))
-        context = self._context(identity, ctx) if any(p.has_conditions for p in policies) else {}
-        request = AuthzRequest(identity.arn, identity.account_id, t.action, t.resource, context)
-        verdict = authorize(request, identity_policies=identity.policies, is_root=identity.is_root,
-                            resource_account=t.account, resource_policy=resource_policy)
+        # The account's root on its own resources, with no resource policy that could deny it: nothing to evaluate.
+        if not (identity.is_root and own and resource_policy is None):
+            policies = (*identity.policies, *((resource_policy,) if resource_policy is not None else ()))
+            context = self._context(identity, ctx) if any(p.has_conditions for p in policies) else {}
+            request = AuthzRequest(identity.arn, identity.account_id, t.action, t.resource, context)
+            verdict = authorize(request, identity_policies=identity.policies, is_root=identity.is_root,
+                                resource_account=t.account, resource_policy=resource_policy)
+            if not verdict.allowed:
+                raise errors.access_denied(service, identity.arn, t.action, t.resource, verdict.reason)
+        if service == "sns" and operation == "Subscribe" and params.get("Protocol") == "sqs":
+            self._check_sns_to_sqs(identity, params)
+
+    def _check_sns_to_sqs(self, identity: Identity, params: Mapping[str, Any]) -> None:
+        """A topic may feed another account's queue only if that queue's policy lets SNS send from this topic.
+
+        Checked when subscribing (delivery itself happens inside the replicated publish), so one account cannot
+        inject messages into another's queue through a topic of its own.
+        """
+        topic, queue = str(params.get("TopicArn") or ""), str(params.get("Endpoint") or "")
+        queue_account = arn_account(queue)
+        if queue_account is None or queue_account == arn_account(topic):
+            return
+        context = {"aws:SourceArn": topic, "aws:SourceAccount": arn_account(topic) or ""}
+        request = AuthzRequest(SNS_PRINCIPAL, "", "sqs:SendMessage", queue, context)
+        verdict = authorize(request, identity_policies=(), is_root=False, resource_account=queue_account,
+                            resource_policy=self._resource_policy(queue))
         if not verdict.allowed:
-            raise errors.access_denied(service, identity.arn, t.action, t.resource, verdict.reason)
+            raise errors.access_denied("sns", identity.arn, "sns:Subscribe", topic,
+                                       f"because the policy of {queue} does not allow sns.amazonaws.com to send "
+                                       f"sqs:SendMessage from {topic}")
 
     def _context(self, identity: Identity, ctx: RequestContext) -> dict[str, str]:
         """The global condition keys of this request."""

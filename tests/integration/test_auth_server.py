@@ -252,3 +252,21 @@ def test_topic_policy_grants_another_account_publish(secured: SecuredServer) -> 
     owner.add_permission(TopicArn=arn, Label="b-publishes", AWSAccountId=[B], ActionName=["Publish"])
     assert other.publish(TopicArn=arn, Message="from b")["MessageId"]
     assert error_code(failure(other.delete_topic, TopicArn=arn)) == "AuthorizationError"
+
+
+def test_a_topic_feeds_another_accounts_queue_only_with_the_queues_source_arn_grant(secured: SecuredServer) -> None:
+    queues, sns_b = sqs(secured, ROOT_A), client(secured, "sns", ROOT_B)
+    url = queues.create_queue(QueueName="inbox")["QueueUrl"]
+    queue_arn = f"arn:aws:sqs:us-east-1:{A}:inbox"
+    topic = sns_b.create_topic(Name="feed")["TopicArn"]
+    other_topic = sns_b.create_topic(Name="spam")["TopicArn"]
+    exc = failure(sns_b.subscribe, TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+    assert (error_code(exc), http_status(exc)) == ("AuthorizationError", 403)
+    queues.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps({"Statement": [
+        {"Effect": "Allow", "Principal": {"Service": "sns.amazonaws.com"}, "Action": "sqs:SendMessage",
+         "Resource": queue_arn, "Condition": {"ArnEquals": {"aws:SourceArn": topic}}}]})})
+    assert error_code(failure(sns_b.subscribe, TopicArn=other_topic, Protocol="sqs", Endpoint=queue_arn)) == (
+        "AuthorizationError")
+    sns_b.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn, Attributes={"RawMessageDelivery": "true"})
+    sns_b.publish(TopicArn=topic, Message="fed")
+    assert [m["Body"] for m in queues.receive_message(QueueUrl=url, WaitTimeSeconds=5)["Messages"]] == ["fed"]
