@@ -18,7 +18,7 @@ from urllib.parse import parse_qsl
 from broker.auth import errors, sigv4
 from broker.auth.credentials import CredentialStore
 from broker.auth.policy import AuthzRequest, Policy, PolicyError, authorize, parse_policy
-from broker.auth.resources import UNAUTHORIZED_ACTIONS, arn_account, target
+from broker.auth.resources import UNAUTHORIZED_ACTIONS, Target, arn_account, extra_targets, target
 from broker.http.types import HttpRequest
 from broker.model.errors import BrokerError
 from broker.service import RequestContext
@@ -120,19 +120,24 @@ class Authenticator:
         t = target(service, operation, params, identity.account_id, ctx.region)
         if t.action in UNAUTHORIZED_ACTIONS:
             return
-        resource_policy = self._resource_policy(t.resource)
-        own = t.account is None or t.account == identity.account_id
-        # The account's root on its own resources, with no resource policy that could deny it: nothing to evaluate.
-        if not (identity.is_root and own and resource_policy is None):
-            policies = (*identity.policies, *((resource_policy,) if resource_policy is not None else ()))
-            context = self._context(identity, ctx) if any(p.has_conditions for p in policies) else {}
-            request = AuthzRequest(identity.arn, identity.account_id, t.action, t.resource, context)
-            verdict = authorize(request, identity_policies=identity.policies, is_root=identity.is_root,
-                                resource_account=t.account, resource_policy=resource_policy)
-            if not verdict.allowed:
-                raise errors.access_denied(service, identity.arn, t.action, t.resource, verdict.reason)
+        self._check(identity, service, t, ctx)
+        for extra in extra_targets(service, operation, params, identity.account_id):
+            self._check(identity, service, extra, ctx)
         if service == "sns" and operation == "Subscribe" and params.get("Protocol") == "sqs":
             self._check_sns_to_sqs(identity, params)
+
+    def _check(self, identity: Identity, service: str, t: Target, ctx: RequestContext) -> None:
+        resource_policy = self._resource_policy(t.resource)
+        own = t.account is None or t.account == identity.account_id
+        if identity.is_root and own and resource_policy is None:
+            return  # the account's root on its own resources, with no resource policy that could deny it
+        policies = (*identity.policies, *((resource_policy,) if resource_policy is not None else ()))
+        context = self._context(identity, ctx) if any(p.has_conditions for p in policies) else {}
+        request = AuthzRequest(identity.arn, identity.account_id, t.action, t.resource, context)
+        verdict = authorize(request, identity_policies=identity.policies, is_root=identity.is_root,
+                            resource_account=t.account, resource_policy=resource_policy)
+        if not verdict.allowed:
+            raise errors.access_denied(service, identity.arn, t.action, t.resource, verdict.reason)
 
     def _check_sns_to_sqs(self, identity: Identity, params: Mapping[str, Any]) -> None:
         """A topic may feed another account's queue only if that queue's policy lets SNS send from this topic.

@@ -90,3 +90,12 @@ def _kinesis(params: Mapping[str, Any], account: str, region: str) -> str | None
     if isinstance(name, str) and name:
         return f"arn:aws:kinesis:{region}:{account}:stream/{name}"
     return None
+
+
+def extra_targets(service: str, operation: str, params: Mapping[str, Any], account: str) -> list[Target]:
+    """Further permissions an operation needs on resources other than its own (AWS documents these per action)."""
+    if service == "sqs" and operation == "StartMessageMoveTask":
+        dest = params.get("DestinationArn")
+        if isinstance(dest, str) and dest.startswith("arn:"):
+            return [Target("sqs:SendMessage", dest, arn_account(dest) or account)]
+    return []

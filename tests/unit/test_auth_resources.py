@@ -113,3 +113,15 @@ def test_root_is_allowed_on_its_own_resources_unless_their_policy_denies() -> No
         denied(auth, root_a, "PurgeQueue", {"QueueUrl": f"http://h/{A}/locked"}) or "")
     assert "no resource-based policy allows" in (
         denied(auth, root_b, "PurgeQueue", {"QueueUrl": f"http://h/{A}/open"}) or "")
+
+
+def test_a_move_task_also_needs_send_message_on_its_destination() -> None:
+    auth = Authenticator(STORE, clock=lambda: NOW)
+    root_a = Identity(A, f"arn:aws:iam::{A}:root", A, "AKIAROOT", (), is_root=True)
+    own_dest = {"SourceArn": f"arn:aws:sqs:us-east-1:{A}:dlq", "DestinationArn": f"arn:aws:sqs:us-east-1:{A}:q"}
+    assert denied(auth, root_a, "StartMessageMoveTask", own_dest) is None
+    foreign = {**own_dest, "DestinationArn": f"arn:aws:sqs:us-east-1:{B}:q"}
+    message = denied(auth, root_a, "StartMessageMoveTask", foreign) or ""
+    assert f"sqs:SendMessage on resource: arn:aws:sqs:us-east-1:{B}:q" in message
+    mover = user(A, {"Effect": "Allow", "Action": "sqs:StartMessageMoveTask", "Resource": "*"})
+    assert "sqs:SendMessage" in (denied(auth, mover, "StartMessageMoveTask", own_dest) or "")
