@@ -104,6 +104,7 @@ class BrokerApp:
         sns_worker = DeliveryWorker(sns_model, client_replicator, sns_keys.signer, is_leader)
         sns = SnsService(sns_model, client_replicator, sns_keys, config.account_id, config.region,
                          on_delivery=sns_worker.kick)
+        api.bind(sns=sns)
         gateway = SubscribeFront(  # SubscribeToShard answers with an event stream, not one body
             AwsGateway({"sqs": sqs, "sts": StsService(), "kinesis": kinesis, "sns": sns}, config.account_id,
                        config.region, config.public_endpoint, authenticator=auth),

@@ -15,7 +15,8 @@ from grpc_tools import protoc
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = ("proto/broker/v1/errors.proto", "proto/broker/v1/queues.proto", "proto/broker/v1/admin.proto",
-           "proto/broker/v1/streams.proto")
+           "proto/broker/v1/streams.proto",
+           "proto/broker/v1/topics.proto")
 STUB_HEADER = "# mypy: ignore-errors\n"
 
 

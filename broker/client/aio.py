@@ -19,6 +19,7 @@ from broker.client.consumer import Consumer
 from broker.client.errors import RaftMQError
 from broker.client.producer import Producer
 from broker.client.streams import AsyncStreams
+from broker.client.topics import AsyncTopics
 from proto.broker.v1 import admin_pb2 as admin_pb
 from proto.broker.v1 import queues_pb2 as pb
 
@@ -44,6 +45,7 @@ class AsyncClient:
         self._index = 0
         self._channels: dict[str, grpc.aio.Channel] = {}
         self.streams = AsyncStreams(self)
+        self.topics = AsyncTopics(self)
 
     async def __aenter__(self) -> AsyncClient:
         return self

@@ -15,18 +15,22 @@ import grpc
 from broker.grpc_api.admin import AdminServicer
 from broker.grpc_api.queues import QueuesServicer
 from broker.grpc_api.streams import StreamsServicer
+from broker.grpc_api.topics import TopicsServicer
 from broker.kinesis.service import KinesisService
+from broker.sns.service import SnsService
 from broker.sqs.service import SqsService
 from cluster.forwarding import ClusterNode
-from proto.broker.v1 import admin_pb2, queues_pb2, streams_pb2
+from proto.broker.v1 import admin_pb2, queues_pb2, streams_pb2, topics_pb2
 
 # Generated gRPC glue has no type hints; imported dynamically as cluster/transport.py does.
 queues_grpc: Any = importlib.import_module("proto.broker.v1.queues_pb2_grpc")
 streams_grpc: Any = importlib.import_module("proto.broker.v1.streams_pb2_grpc")
 admin_grpc: Any = importlib.import_module("proto.broker.v1.admin_pb2_grpc")
+topics_grpc: Any = importlib.import_module("proto.broker.v1.topics_pb2_grpc")
 
 SERVICE_NAMES = (queues_pb2.DESCRIPTOR.services_by_name["Queues"].full_name,
                  streams_pb2.DESCRIPTOR.services_by_name["Streams"].full_name,
+                 topics_pb2.DESCRIPTOR.services_by_name["Topics"].full_name,
                  admin_pb2.DESCRIPTOR.services_by_name["Admin"].full_name)
 
 
@@ -37,19 +41,25 @@ class BrokerApi:
                  cluster: ClusterNode | None = None) -> None:
         self._sqs: SqsService | None = None
         self._kinesis: KinesisService | None = None
+        self._sns: SnsService | None = None
         self.admin = AdminServicer(lambda: cluster, node_id)
         self.queues = QueuesServicer(lambda: self._sqs, account_id, region)
         self.streams = StreamsServicer(lambda: self._kinesis, account_id, region)
+        self.topics = TopicsServicer(lambda: self._sns, account_id, region)
 
-    def bind(self, *, sqs: SqsService | None = None, kinesis: KinesisService | None = None) -> None:
+    def bind(self, *, sqs: SqsService | None = None, kinesis: KinesisService | None = None,
+             sns: SnsService | None = None) -> None:
         """Give the servicers their services (each may be bound separately, as the node builds them)."""
         if sqs is not None:
             self._sqs = sqs
         if kinesis is not None:
             self._kinesis = kinesis
+        if sns is not None:
+            self._sns = sns
 
     def add_servicers(self, server: grpc.aio.Server) -> None:
         """A ``broker.grpc_server.Registration``."""
         queues_grpc.add_QueuesServicer_to_server(self.queues, server)
         streams_grpc.add_StreamsServicer_to_server(self.streams, server)
         admin_grpc.add_AdminServicer_to_server(self.admin, server)
+        topics_grpc.add_TopicsServicer_to_server(self.topics, server)

@@ -22,6 +22,7 @@ _BY_CODE = {
     "QueueDoesNotExist": grpc.StatusCode.NOT_FOUND,
     "ResourceNotFoundException": grpc.StatusCode.NOT_FOUND,
     "NotFound": grpc.StatusCode.NOT_FOUND,
+    "NotFoundException": grpc.StatusCode.NOT_FOUND,
     "QueueNameExists": grpc.StatusCode.ALREADY_EXISTS,
     "ResourceInUseException": grpc.StatusCode.ALREADY_EXISTS,
     "PurgeQueueInProgress": grpc.StatusCode.FAILED_PRECONDITION,
