@@ -4,15 +4,20 @@ A SendMessage counts as acknowledged only when the client got a success. A send 
 applied (a 503 after the commit, a timeout), so such messages may be received but need not be. FIFO bodies are
 ``GROUP:COUNTER`` with the counter increasing per group in send order (one sequential producer per group).
 
-FIFO order per group, over the receipts in the order consumers recorded them (each before its delete):
-- receipts never go back: a message may come again (its delete failed, or its receive's answer was lost) but only
-  until the next one has been delivered;
-- no acknowledged message is skipped: when a message is first received, every acknowledged one before it in its
-  group has been received already.
+FIFO order per group is judged on when receives happened. Each receipt carries the client's clock when the
+ReceiveMessage call started and when its answer arrived; the server handed the message out somewhere in between.
+An answer can arrive very late (the node froze after the receive was committed), after the message's visibility
+expired and later ones were delivered to someone else, so only orders the intervals prove are violations:
+- going back: a message received by a call that started after a call that received a LATER message of its group
+  had returned (the earlier message was still there, so the later one was handed out too soon);
+- skipping: a call that returned a message had finished before the first call that received an earlier,
+  acknowledged message of its group even started.
 """
 
 from __future__ import annotations
 
+import bisect
+import itertools
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -25,6 +30,16 @@ def fifo_body(group: str, counter: int) -> str:
 def parse_fifo_body(body: str) -> tuple[str, int]:
     group, _, counter = body.rpartition(":")
     return group, int(counter)
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """One message as a consumer got it: ``started``/``ended`` bracket the ReceiveMessage call (monotonic clock)."""
+
+    queue: str
+    body: str
+    started: float
+    ended: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,41 +62,50 @@ class Verdict:
         return "\n".join(parts) or "ok"
 
 
-def check(sent: Mapping[str, Iterable[str]], acked: Mapping[str, Iterable[str]],
-          received: Iterable[tuple[str, str]], fifo_queues: Iterable[str] = ()) -> Verdict:
+def check(sent: Mapping[str, Iterable[str]], acked: Mapping[str, Iterable[str]], received: Iterable[Receipt],
+          fifo_queues: Iterable[str] = ()) -> Verdict:
     """``sent``: every body a client tried to send per queue; ``acked``: those that got a success; ``received``:
-    (queue, body) in the order consumers recorded them, the final drain included."""
+    every receipt, the final drain included."""
     sent_sets = {q: set(bodies) for q, bodies in sent.items()}
     receipts = list(received)
     got: dict[str, set[str]] = defaultdict(set)
-    for queue, body in receipts:
-        got[queue].add(body)
+    for r in receipts:
+        got[r.queue].add(r.body)
     lost = {q: sorted(set(bodies) - got[q]) for q, bodies in acked.items()}
     phantoms = {q: sorted(bodies - sent_sets.get(q, set())) for q, bodies in got.items()}
     fifo = set(fifo_queues)
-    order = _fifo_order([(q, b) for q, b in receipts if q in fifo], {q: acked.get(q, ()) for q in fifo})
+    groups: dict[tuple[str, str], list[tuple[int, Receipt]]] = defaultdict(list)
+    for r in receipts:
+        if r.queue in fifo:
+            group, counter = parse_fifo_body(r.body)
+            groups[(r.queue, group)].append((counter, r))
+    acked_counters: dict[tuple[str, str], set[int]] = defaultdict(set)
+    for queue in fifo:
+        for body in acked.get(queue, ()):
+            group, counter = parse_fifo_body(body)
+            acked_counters[(queue, group)].add(counter)
+    order = []
+    for key in sorted(groups):
+        order.extend(_group_order(key, groups[key], acked_counters[key]))
     return Verdict({q: b for q, b in lost.items() if b}, {q: b for q, b in phantoms.items() if b}, order)
 
 
-def _fifo_order(receipts: list[tuple[str, str]], acked: Mapping[str, Iterable[str]]) -> list[str]:
-    acked_counters: dict[tuple[str, str], set[int]] = defaultdict(set)
-    for queue, bodies in acked.items():
-        for body in bodies:
-            group, counter = parse_fifo_body(body)
-            acked_counters[(queue, group)].add(counter)
-    last: dict[tuple[str, str], int] = {}
-    seen: dict[tuple[str, str], set[int]] = defaultdict(set)
+def _group_order(key: tuple[str, str], receipts: list[tuple[int, Receipt]], acked: set[int]) -> list[str]:
+    queue, group = key
     problems = []
-    for queue, body in receipts:
-        group, counter = parse_fifo_body(body)
-        key = (queue, group)
-        previous = last.get(key)
-        if previous is not None and counter < previous:
-            problems.append(f"{queue} group {group}: received {counter} after {previous}")
-        if counter not in seen[key]:
-            skipped = sorted(c for c in acked_counters[key] if c < counter and c not in seen[key])
-            if skipped:
-                problems.append(f"{queue} group {group}: received {counter} before acknowledged {skipped[:5]}")
-            seen[key].add(counter)
-        last[key] = max(counter, previous if previous is not None else counter)
+    by_end = sorted(receipts, key=lambda cr: cr[1].ended)
+    ends = [r.ended for _, r in by_end]
+    highest_so_far = list(itertools.accumulate((c for c, _ in by_end), max))
+    for counter, r in receipts:
+        done_before = bisect.bisect_left(ends, r.started)  # receipts whose call returned before this one started
+        if done_before and highest_so_far[done_before - 1] > counter:
+            problems.append(f"{queue} group {group}: received {counter} after {highest_so_far[done_before - 1]} "
+                            f"had been received")
+    first_start: dict[int, float] = {}
+    for counter, r in receipts:
+        first_start[counter] = min(first_start.get(counter, r.started), r.started)
+    for counter, r in receipts:
+        skipped = sorted(k for k in acked if k < counter and k in first_start and first_start[k] > r.ended)
+        if skipped:
+            problems.append(f"{queue} group {group}: received {counter} before acknowledged {skipped[:5]}")
     return problems

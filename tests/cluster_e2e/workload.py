@@ -2,8 +2,8 @@
 
 Clients retry like real SDK users (botocore "standard" mode: 503s, throttling and connection errors, with backoff),
 and a send counts as acknowledged only when the client finally got a success. Every body is unique; FIFO bodies are
-``GROUP:COUNTER`` and each group has one sequential producer. Consumers record each message before deleting it, so
-the recorded order is the order the queue handed messages out in. ``drain()`` then empties the queues through the
+``GROUP:COUNTER`` and each group has one sequential producer. Consumers record each message with the times their
+ReceiveMessage call started and returned, before deleting it. ``drain()`` then empties the queues through the
 nodes and ``verdict()`` runs the checker.
 """
 
@@ -23,7 +23,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from tests.cluster_e2e.checker import Verdict, check, fifo_body
+from tests.cluster_e2e.checker import Receipt, Verdict, check, fifo_body
 
 REGION = "us-east-1"
 VISIBILITY_S = 4  # a message whose delete failed comes back this soon
@@ -44,7 +44,7 @@ class History:
     cond: threading.Condition = field(default_factory=threading.Condition)
     sent: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     acked: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
-    received: list[tuple[str, str]] = field(default_factory=list)
+    received: list[Receipt] = field(default_factory=list)
     failures: Counter[str] = field(default_factory=Counter)
     acked_total: int = 0
     received_total: int = 0
@@ -59,9 +59,9 @@ class History:
             self.acked_total += 1
             self.cond.notify_all()
 
-    def receive(self, queue: str, bodies: list[str]) -> None:
+    def receive(self, queue: str, bodies: list[str], started: float, ended: float) -> None:
         with self.cond:
-            self.received.extend((queue, b) for b in bodies)
+            self.received.extend(Receipt(queue, b, started, ended) for b in bodies)
             self.received_total += len(bodies)
             self.cond.notify_all()
 
@@ -73,8 +73,8 @@ class History:
     def unreceived(self) -> dict[str, set[str]]:
         with self.cond:
             got: dict[str, set[str]] = defaultdict(set)
-            for queue, body in self.received:
-                got[queue].add(body)
+            for r in self.received:
+                got[r.queue].add(r.body)
             return {q: missing for q, bodies in self.acked.items() if (missing := set(bodies) - got[q])}
 
 
@@ -199,6 +199,7 @@ class Workload:
 
     def _receive_once(self, client: Any, queue: str, wait_s: int = 1) -> int:
         url = self.urls[queue]
+        started = time.monotonic()
         try:
             messages = client.receive_message(QueueUrl=url, MaxNumberOfMessages=10,
                                               WaitTimeSeconds=wait_s).get("Messages", [])
@@ -207,7 +208,7 @@ class Workload:
             return 0
         if not messages:
             return 0
-        self.history.receive(queue, [m["Body"] for m in messages])
+        self.history.receive(queue, [m["Body"] for m in messages], started, time.monotonic())
         entries = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)]
         try:
             client.delete_message_batch(QueueUrl=url, Entries=entries)
