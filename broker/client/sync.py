@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 from broker.client.aio import AsyncClient
 from broker.client.consumer import ConsumedMessage, Consumer
+from proto.broker.v1 import admin_pb2 as admin_pb
 from proto.broker.v1 import queues_pb2 as pb
 
 T = TypeVar("T")
@@ -22,6 +23,8 @@ class Client:
         self._thread = threading.Thread(target=self._loop.run_forever, name="raftmq-client", daemon=True)
         self._thread.start()
         self._async = self._run(_make(addresses, options))
+        self.streams = SyncFacade(self, self._async.streams)
+        self.topics = SyncFacade(self, self._async.topics)
 
     def _run(self, coroutine: Coroutine[Any, Any, T]) -> T:
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
@@ -76,11 +79,35 @@ class Client:
     def change_visibility(self, queue: str, changes: Sequence[tuple[str, int]]) -> list[pb.EntryFailure]:
         return self._run(self._async.change_visibility(queue, changes))
 
+    def cluster_status(self) -> admin_pb.ClusterStatusResponse:
+        return self._run(self._async.cluster_status())
+
+    def transfer_leadership(self, node_id: str) -> None:
+        self._run(self._async.transfer_leadership(node_id))
+
+    def add_node(self, node_id: str, address: str) -> None:
+        self._run(self._async.add_node(node_id, address))
+
+    def remove_node(self, node_id: str) -> None:
+        self._run(self._async.remove_node(node_id))
+
     def consume(self, queue: str, *, max_in_flight: int = 100,
                 visibility_timeout: int | None = None) -> SyncConsumer:
         """``for message in client.consume("jobs"): message.ack()``; close it (or ``with``) to end the stream."""
         return SyncConsumer(self, self._async.consumer(queue, max_in_flight=max_in_flight,
                                                        visibility_timeout=visibility_timeout))
+
+
+class SyncFacade:
+    """Blocking versions of the coroutine methods of ``inner`` (``client.streams``, ``client.topics``)."""
+
+    def __init__(self, client: Client, inner: object) -> None:
+        self._client = client
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._inner, name)
+        return lambda *args, **kwargs: self._client._run(method(*args, **kwargs))
 
 
 class SyncMessage:

@@ -271,6 +271,9 @@ def test_sync_consumer(address: str, name: str) -> None:
                 if len(seen) == 3:
                     break
         assert sorted(seen) == ["s1", "s2", "s3"]
+        client.topics.create(name)  # the stream and topic calls have blocking forms too
+        assert name in client.topics.list_topics()
+        assert client.cluster_status().role == "leader"
 
 
 # -- the client library's connection handling and the standard services -----------------------------------------
