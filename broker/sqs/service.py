@@ -267,7 +267,8 @@ class SqsService:
     # -- messages ---------------------------------------------------------------------------------------------
 
     def _sender(self, ctx: RequestContext) -> str:
-        return ctx.access_key_id or self._account(ctx)
+        """SenderId as AWS reports it: the caller's user id (the account id for a root caller)."""
+        return ctx.user_id or ctx.access_key_id or self._account(ctx)
 
     async def send_message(self, params: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
         account, name = self._target(params, ctx)
