@@ -373,6 +373,9 @@ class _ConsumeSession:
             detail = detail_of(exc)  # e.g. the queue was deleted: every entry failed the same way
             response = pb.BatchResponse(failures=[pb.EntryFailure(index=i, error=detail)
                                                   for i in range(len(command.entries))])
+        except Exception as exc:  # unexpected: end the stream (the client re-sends on its next one)
+            self._fail(exc)
+            return
         if token:
             self._out.put_nowait(pb.ConsumeResponse(settled=pb.Settled(token=token, failures=response.failures)))
 
