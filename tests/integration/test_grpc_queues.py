@@ -301,7 +301,8 @@ def test_health_and_reflection(channel: grpc.Channel) -> None:
     assert health.Check(health_pb2.HealthCheckRequest()).status == health_pb2.HealthCheckResponse.SERVING
     stub = reflection_pb2_grpc.ServerReflectionStub(channel)
     (answer,) = stub.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]))
-    assert "raftmq.broker.v1.Queues" in {s.name for s in answer.list_services_response.service}
+    assert {f"raftmq.broker.v1.{s}" for s in ("Queues", "Streams", "Topics", "Admin")} <= {
+        s.name for s in answer.list_services_response.service}
     (answer,) = stub.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(
         file_containing_symbol="raftmq.broker.v1.Queues")]))
     assert answer.file_descriptor_response.file_descriptor_proto
