@@ -172,26 +172,36 @@ class KinesisCycle(KinesisPut):
 
     async def consume(self, target: Target, stats: WorkerStats, pacer: Pacer, shard: str) -> None:
         client = AwsJsonClient(target, KINESIS)
-        iterator_req = orjson.dumps({"StreamName": self.stream_name, "ShardId": shard,
-                                     "ShardIteratorType": "TRIM_HORIZON"})
         iterator: str | None = None
+        last_sequence: str | None = None  # after a failed read, resume after it: nothing is counted twice
         try:
             while not pacer.stopping():
                 if iterator is None:
-                    got = await timed_call(client, ITERATOR, iterator_req, stats)
+                    got = await timed_call(client, ITERATOR, self.iterator_request(shard, last_sequence), stats)
                     iterator = None if got is None else got.get("ShardIterator")
                     if iterator is None:
                         await asyncio.sleep(self.poll_interval)
                         continue
                 result = await timed_call(client, GET, orjson.dumps({"ShardIterator": iterator}), stats)
                 if result is None:
-                    iterator = None  # expired or failed: start over from what is left (TRIM_HORIZON)
+                    iterator = None  # expired or failed: ask for a new iterator after the last record seen
                     continue
                 iterator = result.get("NextShardIterator")
+                records = result.get("Records") or []
+                if records:
+                    last_sequence = str(records[-1].get("SequenceNumber", last_sequence))
                 if not self._count_got(result, stats):
                     await asyncio.sleep(self.poll_interval)
         finally:
             client.close()
+
+    def iterator_request(self, shard: str, after: str | None) -> bytes:
+        """GetShardIterator from the start of the shard, or after the last record already counted."""
+        if after is None:
+            return orjson.dumps({"StreamName": self.stream_name, "ShardId": shard,
+                                 "ShardIteratorType": "TRIM_HORIZON"})
+        return orjson.dumps({"StreamName": self.stream_name, "ShardId": shard,
+                             "ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "StartingSequenceNumber": after})
 
     @staticmethod
     def _count_got(result: dict[str, Any], stats: WorkerStats) -> int:

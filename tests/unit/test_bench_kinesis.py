@@ -73,3 +73,13 @@ def test_kinesis_put_open_loop_keeps_the_rate() -> None:
     intended = result.latency["PutRecords@intended"]
     assert intended.count == result.latency["PutRecords"].count
     assert intended.max >= result.latency["PutRecords"].max  # timed from the schedule, never less
+
+
+def test_a_consumer_starts_at_trim_horizon_and_resumes_after_the_last_record_it_counted() -> None:
+    scenario = KinesisCycle()
+    scenario.stream_name = "s"
+    assert orjson.loads(scenario.iterator_request("shard-1", None)) == {
+        "StreamName": "s", "ShardId": "shard-1", "ShardIteratorType": "TRIM_HORIZON"}
+    assert orjson.loads(scenario.iterator_request("shard-1", "4960")) == {
+        "StreamName": "s", "ShardId": "shard-1", "ShardIteratorType": "AFTER_SEQUENCE_NUMBER",
+        "StartingSequenceNumber": "4960"}
