@@ -5,7 +5,7 @@
 # kinesalite binds every interface by itself, so the whole comparison (every server and its load generator) runs
 # inside a fresh network namespace with only loopback up (`unshare -n`, needs root): nothing is reachable from
 # outside and no other address is ever a target.
-#   benchmarks/run_peers.sh [OUT_DIR]        (DURATION=15 REPEAT=3 CONNECTIONS=8 by default)
+#   benchmarks/run_peers.sh [OUT_DIR]   (DURATION=15 REPEAT=3 CONNECTIONS=8 SCENARIOS="kinesis-put kinesis-cycle")
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PEERS=${PEERS_DIR:-/tmp/raftmq-peers}
@@ -22,7 +22,7 @@ fi
 ip link set lo up
 KINESALITE="cmd:node $PEERS/kl/node_modules/.bin/kinesalite --port {port} --createStreamMs 0 --deleteStreamMs 0"
 MOTO="cmd:$PEERS/moto/bin/moto_server -H 127.0.0.1 -p {port}"
-for scenario in kinesis-put kinesis-cycle; do
+for scenario in ${SCENARIOS:-kinesis-put kinesis-cycle}; do
   python -m benchmarks compare "$scenario" --out "$OUT/$scenario" --peer raftmq=spawn-server \
     --peer "kinesalite=$KINESALITE" --peer "moto=$MOTO" -- "${RUN[@]}" --shards 4 --records 100
 done
