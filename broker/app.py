@@ -97,7 +97,7 @@ class BrokerApp:
         api.bind(sqs=sqs)
         metrics.register_queue_gauges(lambda: model.gauges(replicator.now_ms()))
         kinesis = KinesisService(kinesis_model, client_replicator, self._store, self._notifier,
-                                 KinesisConfig.from_env(config.account_id, config.region))
+                                 KinesisConfig.from_env(config.account_id, config.region), is_leader=is_leader)
         api.bind(kinesis=kinesis)
         kinesis.start()  # its maintenance task ends when the notifier closes at shutdown
         sns_keys = SigningKeys(sns_model, client_replicator)
