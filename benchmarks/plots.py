@@ -17,11 +17,11 @@ COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e
 
 
 def _nice_max(value: float) -> float:
-    """The smallest 1/2/2.5/5 x 10^k at or above ``value`` (axis top)."""
+    """The smallest of 1, 2, 2.5, 4, 5, 6, 8 x 10^k at or above ``value`` (axis top, little empty space)."""
     if value <= 0:
         return 1.0
     exp = 10 ** math.floor(math.log10(value))
-    for step in (1, 2, 2.5, 5, 10):
+    for step in (1, 2, 2.5, 4, 5, 6, 8, 10):
         if value <= step * exp:
             return float(step * exp)
     return float(10 * exp)  # unreachable

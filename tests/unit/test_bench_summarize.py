@@ -56,7 +56,8 @@ def test_chart_points_sit_where_their_values_are() -> None:
     svg = plots.percentiles_svg({"x": {"p50": 1000.0, "p99": 100_000.0}}, "t")  # 1 ms and 100 ms: two decades
     assert f"{bottom:.1f}" in svg.split("<polyline")[1].split("/>")[0]
     assert f",{top:.1f}" in svg.split("<polyline")[1].split("/>")[0]
-    assert plots._nice_max(3.2) == 5 and plots._nice_max(1000) == 1000 and plots._nice_max(0) == 1
+    assert plots._nice_max(3.2) == 4 and plots._nice_max(54_000) == 60_000
+    assert plots._nice_max(1000) == 1000 and plots._nice_max(0) == 1
 
 
 def test_peers_are_named_by_where_they_run() -> None:
