@@ -295,6 +295,11 @@ class SqsModel:
         original message's for a duplicate, which is not stored again); else the error of that entry."""
         q = self._queue(cmd.account, cmd.name)
         ts = meta.ts
+        if len(cmd.entries) > MAX_MOVES_PER_COMMAND:
+            # Messages of one entry are numbered index * 16 + position: more would collide with the next entry's.
+            too_many = errors.TooManyEntriesInBatchRequest(
+                f"Maximum number of entries per request are {MAX_MOVES_PER_COMMAND}. You have sent {len(cmd.entries)}.")
+            return [too_many] * len(cmd.entries)
         base_seq = meta.index * 16
         results: list[object] = []
         woke = False

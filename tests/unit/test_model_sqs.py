@@ -435,3 +435,16 @@ def test_reads_with_a_clock_ahead_of_the_log_do_not_change_apply_results() -> No
     assert [r.message.body for r in receive(early)] == [r.message.body for r in receive(plain)] == ["b"]
     assert early.model.snapshot() == plain.model.snapshot()
     assert early.tables.tables == plain.tables.tables
+
+
+
+def test_a_send_command_with_more_entries_than_its_sequence_stride_is_refused_whole() -> None:
+    """Messages of one log entry are numbered index * 16 + position; a 17th would collide with the next entry's."""
+    h = ModelHarness()
+    h.create("q")
+    reply = h.send("q", *(f"m{i}" for i in range(17)))
+    assert isinstance(reply, list) and len(reply) == 17
+    assert all(isinstance(r, errors.TooManyEntriesInBatchRequest) for r in reply)
+    assert list(h.tables.scan(MESSAGES)) == []
+    h.send("q", *(f"m{i}" for i in range(16)))
+    assert len(receive(h)) == 10
