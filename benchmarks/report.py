@@ -41,10 +41,10 @@ def summary(result: RunResult) -> str:
                      f"{c['entries_per_commit']:,.1f} entries/commit, {c['commit_ms_mean']:,.2f} ms per durable "
                      "commit")
     lines.extend(f"  FAILURE {f}" for f in result.failures)
-    lines.append(f"  {'latency (us)':<20}{'count':>10}" + "".join(f"{p:>11}" for p in _PCTS) + f"{'max':>11}")
+    lines.append(f"  {'latency (us)':<26}{'count':>10}" + "".join(f"{p:>11}" for p in _PCTS) + f"{'max':>11}")
     for call, hist in sorted(result.latency.items()):
         pct = hist.percentiles()
-        lines.append(f"  {call:<20}{hist.count:>10,}" + "".join(f"{pct[p]:>11,}" for p in _PCTS)
+        lines.append(f"  {call:<26}{hist.count:>10,}" + "".join(f"{pct[p]:>11,}" for p in _PCTS)
                      + f"{hist.max:>11,}")
     return "\n".join(lines)
 
@@ -97,7 +97,7 @@ def median_summary(results: Sequence[RunResult]) -> str:
         lines.append(f"  server group commit: {med['entries_per_commit']} entries/commit, "
                      f"{med['commit_ms_mean']} ms per durable commit")
     for call, pct in med["latency_us"].items():
-        lines.append(f"  {call:<20}" + "  ".join(f"{p} {_fmt(v, 0)}" for p, v in pct.items()))
+        lines.append(f"  {call:<26}" + "  ".join(f"{p} {_fmt(v, 0)}" for p, v in pct.items()))
     return "\n".join(lines)
 
 
