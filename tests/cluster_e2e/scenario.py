@@ -15,7 +15,7 @@ def start_load(c: Cluster, warmup: int = 30) -> Workload:
     """Load through every node, once ``warmup`` sends were acknowledged."""
     c.leader()
     load = Workload(serving(c)).start()
-    load.wait_acked(warmup, 30)
+    load.wait_acked(warmup, 60)
     return load
 
 

@@ -30,11 +30,11 @@ def test_kill9_the_leader_then_it_restarts_with_its_data_and_catches_up(cluster3
         others = [n for n in c.ids if n != old]
         new = c.leader(others)
         assert new != old
-        load.wait_acked(40, 30)  # the survivors keep serving
+        load.wait_acked(40, 60)  # the survivors keep serving
         c.restart(old)
         load.set_targets(serving(c))
         c.wait_caught_up(old)
-        load.wait_acked(30, 30)  # also through the restarted node
+        load.wait_acked(30, 60)  # also through the restarted node
     finally:
         load.stop()
     finish_and_check(c, load)
@@ -51,7 +51,7 @@ def test_sigstop_the_leader_then_sigcont_it(cluster3: Cluster) -> None:
         load.set_targets(serving(c))  # requests already sent to it hang until it wakes: ambiguous, not lost
         others = [n for n in c.ids if n != frozen]
         new = c.leader(others)
-        load.wait_acked(40, 30)
+        load.wait_acked(40, 60)
         born = f"born-while-frozen-{uuid.uuid4().hex[:8]}"
         sqs_client(c.endpoint(new)).create_queue(QueueName=born)
         c.sigcont(frozen)  # it wakes believing it leads: it must step down, not answer from stale state
@@ -61,7 +61,7 @@ def test_sigstop_the_leader_then_sigcont_it(cluster3: Cluster) -> None:
         c.wait_for(lambda: (s := c.status(frozen)) is not None and s.leader != frozen and s.role == "follower",
                    10, f"{frozen} to step down after waking")
         c.wait_caught_up(frozen)
-        load.wait_acked(30, 30)
+        load.wait_acked(30, 60)
     finally:
         load.stop()
     finish_and_check(c, load)
@@ -78,7 +78,7 @@ def test_partition_the_leader_through_the_proxy_then_heal(cluster3: Cluster) -> 
         load.set_targets([c.endpoint(n) for n in others])
         new = c.leader(others)
         assert new != cut
-        load.wait_acked(40, 30)
+        load.wait_acked(40, 60)
         # The cut-off node never hangs a client: it answers 503 ServiceUnavailable (retryable) within seconds.
         probe = sqs_client(c.endpoint(cut), Config(retries={"total_max_attempts": 1}, read_timeout=20))
         body = "probe-from-the-minority"
@@ -100,7 +100,7 @@ def test_partition_the_leader_through_the_proxy_then_heal(cluster3: Cluster) -> 
         load.set_targets(serving(c))
         c.wait_caught_up(cut)
         assert sqs_client(c.endpoint(cut)).get_queue_url(QueueName=born)["QueueUrl"].endswith("/" + born)
-        load.wait_acked(30, 30)
+        load.wait_acked(30, 60)
     finally:
         load.stop()
     finish_and_check(c, load)
@@ -119,11 +119,11 @@ def test_one_way_partition_the_leader_hears_nothing_and_steps_down(cluster3: Clu
         c.wait_for(lambda: (s := c.status(deaf)) is not None and s.role != "leader", 10,
                    f"{deaf} to step down (check-quorum) when no follower answers")
         assert c.leader(others) in others
-        load.wait_acked(40, 30)
+        load.wait_acked(40, 60)
         c.proxy.heal()
         load.set_targets(serving(c))
         c.wait_caught_up(deaf)
-        load.wait_acked(30, 30)
+        load.wait_acked(30, 60)
     finally:
         load.stop()
     finish_and_check(c, load)
@@ -137,9 +137,9 @@ def test_slow_links_slow_commits_but_lose_nothing(cluster3: Cluster) -> None:
             for dst in c.ids:
                 if src != dst:
                     c.proxy.set_link(src, dst, delay(0.08))  # 80 ms each way, well inside the election timeout
-        load.wait_acked(40, 30)
+        load.wait_acked(40, 60)
         c.proxy.heal()
-        load.wait_acked(20, 30)
+        load.wait_acked(20, 60)
     finally:
         load.stop()
     finish_and_check(c, load)

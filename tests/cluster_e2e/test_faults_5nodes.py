@@ -18,13 +18,13 @@ def test_five_nodes_keep_serving_with_the_leader_killed_and_a_follower_frozen(cl
         load.set_targets(serving(c))
         survivors = [n for n in c.ids if n not in (killed, frozen)]
         assert c.leader(survivors) in survivors
-        load.wait_acked(50, 40)  # three of five are a majority: the cluster serves on
+        load.wait_acked(50, 60)  # three of five are a majority: the cluster serves on
         c.restart(killed)
         c.sigcont(frozen)
         load.set_targets(serving(c))
         c.wait_caught_up(killed)
         c.wait_caught_up(frozen)
-        load.wait_acked(30, 30)
+        load.wait_acked(30, 60)
     finally:
         load.stop()
     finish_and_check(c, load)
@@ -41,12 +41,12 @@ def test_five_nodes_keep_serving_while_two_are_partitioned_away(cluster5: Cluste
             c.proxy.isolate(node, majority)  # the two still reach each other, but they are only two of five
         load.set_targets([c.endpoint(n) for n in majority])
         assert c.leader(majority) in majority
-        load.wait_acked(50, 40)
+        load.wait_acked(50, 60)
         c.proxy.heal()
         load.set_targets(serving(c))
         for node in minority:
             c.wait_caught_up(node)
-        load.wait_acked(30, 30)
+        load.wait_acked(30, 60)
     finally:
         load.stop()
     finish_and_check(c, load)

@@ -20,7 +20,7 @@ def test_add_a_fourth_node_then_remove_the_leader_under_load(cluster3: Cluster) 
         assert added.returncode == 0 and "added n4" in added.stdout, describe(added)
         load.set_targets(serving(c))
         c.wait_for(lambda: (s := c.status("n4")) is not None and "n4" in s.voters, 10, "n4 to see itself a voter")
-        load.wait_acked(40, 30)  # also through n4
+        load.wait_acked(40, 60)  # also through n4
 
         leader = c.leader()
         via = next(n for n in c.ids if n != leader)
@@ -32,7 +32,7 @@ def test_add_a_fourth_node_then_remove_the_leader_under_load(cluster3: Cluster) 
                    f"{remaining} to apply the removal of {leader}")
         c.stop(leader)  # graceful, exit code 0: it is no member any more
         assert c.leader(list(remaining)) in remaining
-        load.wait_acked(40, 30)
+        load.wait_acked(40, 60)
     finally:
         load.stop()
     finish_and_check(c, load)
@@ -50,7 +50,7 @@ def test_a_wiped_node_is_removed_rejoins_empty_and_catches_up(cluster3: Cluster)
         load.set_targets(serving(c))
         removed = c.cli(leader, "remove-node", lost)
         assert removed.returncode == 0, describe(removed)
-        load.wait_acked(30, 30)
+        load.wait_acked(30, 60)
 
         node = c.add_process(lost)  # same id and address, empty data dir, --join
         added = c.cli(leader, "add-node", lost, "--address", node.peer_address)
@@ -59,7 +59,7 @@ def test_a_wiped_node_is_removed_rejoins_empty_and_catches_up(cluster3: Cluster)
         c.wait_caught_up(lost)
         status = c.status(lost)
         assert status is not None and lost in status.voters and status.learners == ()
-        load.wait_acked(30, 30)
+        load.wait_acked(30, 60)
     finally:
         load.stop()
     finish_and_check(c, load)

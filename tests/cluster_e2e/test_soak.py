@@ -29,13 +29,13 @@ def _round(c: Cluster, load: Workload, fault: str, rng: random.Random) -> None:
         c.kill9(victim)
         load.set_targets(serving(c))
         c.leader(others)
-        load.wait_acked(20, 40)
+        load.wait_acked(20, 60)
         c.restart(victim)
     elif fault == "sigstop":
         c.sigstop(victim)
         load.set_targets(serving(c))
         c.leader(others)
-        load.wait_acked(20, 40)
+        load.wait_acked(20, 60)
         c.sigcont(victim)
     elif fault in ("partition", "deaf"):
         if fault == "partition":
@@ -45,18 +45,18 @@ def _round(c: Cluster, load: Workload, fault: str, rng: random.Random) -> None:
                 c.proxy.set_link(other, victim, DROP)
         load.set_targets([c.endpoint(n) for n in others])
         c.leader(others)
-        load.wait_acked(20, 40)
+        load.wait_acked(20, 60)
         c.proxy.heal()
     elif fault == "slow":
         for other in others:
             c.proxy.isolate(victim, [other], delay(0.1))
-        load.wait_acked(20, 40)
+        load.wait_acked(20, 60)
         c.proxy.heal()
     else:
         target = rng.choice(others)
         proc = c.cli(leader, "transfer-leader", target)
         assert proc.returncode == 0, proc.stderr
-        load.wait_acked(20, 40)
+        load.wait_acked(20, 60)
     load.set_targets(serving(c))
     c.wait_caught_up(victim)
 
