@@ -3,16 +3,13 @@
 Integration tests must exercise the same entry point users run, so the server is started through ``broker.cli``
 with ``--port 0`` / ``--grpc-port 0`` on a private data directory, and the test learns the real endpoint from the
 one ready line the CLI contract promises on stdout. No process outlives the tests: fixtures close their servers, a
-registry (run at session end and at interpreter exit) kills what a failing test left behind, and
-``PR_SET_PDEATHSIG`` asks the kernel to kill the child if pytest itself is killed (best effort: some sandboxed
-kernels ignore it).
+registry (run at session end and at interpreter exit) kills what a failing test left behind. No ``preexec_fn``:
+it forces a fork that can stall while the test process runs gRPC threads (in-process cluster and gRPC tests).
 """
 
 from __future__ import annotations
 
 import atexit
-import contextlib
-import ctypes
 import os
 import re
 import signal
@@ -29,7 +26,6 @@ READY_RE = re.compile(
     r"^RaftMQ ready: endpoint=(?P<endpoint>http://(?P<host>[^:\s/]+):(?P<port>\d+)) "
     r"grpc=(?P<grpc_host>[^:\s]+):(?P<grpc_port>\d+) data_dir=(?P<data_dir>\S+) node=(?P<node>\S+)$"
 )
-_PR_SET_PDEATHSIG = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,12 +53,6 @@ def parse_ready_line(line: str) -> ReadyLine | None:
 
 class ServerError(AssertionError):
     """The server did not start or stop as the CLI contract says; carries its stderr for the test report."""
-
-
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    """Make the kernel SIGKILL the server if pytest dies, so a crashed test run leaves no orphan."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 class RaftMQServer:
@@ -107,8 +97,7 @@ class RaftMQServer:
         self._stderr = tempfile.TemporaryFile(mode="w+", encoding="utf-8", errors="replace")  # noqa: SIM115
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         self._proc = subprocess.Popen(self.args(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                      stderr=self._stderr, text=True, env=env, cwd=str(self.data_dir.parent),
-                                      preexec_fn=_die_with_parent)
+                                      stderr=self._stderr, text=True, env=env, cwd=str(self.data_dir.parent))
         RaftMQServer._live.add(self)
         self._reader = threading.Thread(target=self._read_stdout, args=(self._proc,), daemon=True,
                                         name=f"raftmq-stdout-{self._proc.pid}")
