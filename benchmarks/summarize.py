@@ -18,8 +18,8 @@ from benchmarks import plots
 
 # The call whose latency best says what a user sees, in order of preference: end to end, then from the intended
 # start (open loop), then the first call of the cycle.
-KEY_CALLS = ("put-to-get", "SendMessageBatch@intended", "PutRecords@intended", "SendMessageBatch", "PutRecords",
-             "ReceiveMessage", "GetRecords")
+KEY_CALLS = ("put-to-get", "send-to-receive", "SendMessageBatch@intended", "PutRecords@intended",
+             "SendMessageBatch", "PutRecords", "ReceiveMessage", "GetRecords")
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,9 @@
 Throughput counts messages fully cycled (deleted). The generator checks what botocore checks (MD5 of bodies on send
 and receive) and counts any mismatch as an error, so a fast but wrong server cannot post a good figure. With
 ``--rate`` each send batch starts on the open-loop schedule and is also timed from its intended start
-(``SendMessageBatch@intended``).
+(``SendMessageBatch@intended``). Bodies of at least 32 characters start with their send time (``perf_counter_ns``,
+the same clock in every process of the machine), so ``send-to-receive`` is the exact end-to-end latency of every
+message received, whichever connection sent it.
 """
 
 from __future__ import annotations
@@ -24,10 +26,26 @@ from benchmarks.scenarios.calls import timed_call as _call
 from benchmarks.stats import WorkerStats
 
 SEND, RECEIVE, DELETE = "SendMessageBatch", "ReceiveMessage", "DeleteMessageBatch"
+STAMP_CHARS = 24  # "t=" + 21 digits + ";"
+_PLACEHOLDER = b"@" * STAMP_CHARS  # never in a body: replaced by the stamp in each send's pre-built request
 
 
 def _md5(text: str) -> str:
     return hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
+
+
+def stamp(ns: int) -> str:
+    return f"t={ns:021d};"
+
+
+def stamp_of(body: str) -> int | None:
+    """The send time a body starts with, or None."""
+    if len(body) < STAMP_CHARS or not body.startswith("t=") or body[STAMP_CHARS - 1] != ";":
+        return None
+    try:
+        return int(body[2:STAMP_CHARS - 1])
+    except ValueError:
+        return None
 
 
 @dataclass
@@ -85,18 +103,30 @@ class SqsCycle:
     def units_per_op(self) -> int:
         return self.batch
 
+    @property
+    def stamped(self) -> bool:
+        """Whether bodies are long enough to carry their send time (and keep a connection marker)."""
+        return self.body_size >= STAMP_CHARS + 8
+
     async def run_connection(self, target: Target, stats: WorkerStats, pacer: Pacer, index: int) -> None:
         client = AwsJsonClient(target)
         body = self.message_body(index)
+        if self.stamped:
+            body = _PLACEHOLDER.decode() + body[STAMP_CHARS:]
         body_md5 = _md5(body)
-        md5_cache: dict[str, str] = {body: body_md5}
+        md5_cache: dict[str, str] = {} if self.stamped else {body: body_md5}
         send_req = orjson.dumps({"QueueUrl": self.queue_url,
                                  "Entries": [{"Id": str(i), "MessageBody": body} for i in range(self.batch)]})
+        template = send_req
         recv_req = orjson.dumps({"QueueUrl": self.queue_url, "MaxNumberOfMessages": self.batch,
                                  "WaitTimeSeconds": self.wait_seconds})
         try:
             while not pacer.stopping():
                 intended = await pacer.next()
+                if self.stamped:
+                    mark = stamp(time.perf_counter_ns())
+                    send_req = template.replace(_PLACEHOLDER, mark.encode())
+                    body_md5 = _md5(mark + body[STAMP_CHARS:])
                 sent = await _call(client, SEND, send_req, stats, intended if pacer.open_loop else None)
                 if sent is not None:
                     self._count_send(sent, body_md5, stats)
@@ -133,12 +163,16 @@ class SqsCycle:
             return []
         stats.add("received", len(messages))
         handles = []
+        now = time.perf_counter_ns()
         for msg in messages:
             text = msg.get("Body", "")
+            sent = stamp_of(text)
+            if sent is not None:
+                stats.record("send-to-receive", (now - sent) // 1000)
             expected = md5_cache.get(text)
             if expected is None:
                 expected = _md5(text)
-                if len(md5_cache) < 4096:
+                if sent is None and len(md5_cache) < 4096:  # stamped bodies never repeat
                     md5_cache[text] = expected
             if msg.get("MD5OfBody") != expected:
                 stats.error(f"{RECEIVE}:MD5Mismatch")
