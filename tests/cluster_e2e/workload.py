@@ -102,6 +102,7 @@ class Workload:
         self._threads = [threading.Thread(target=self._guard, args=(w, i), daemon=True, name=f"e2e-worker-{i}")
                          for i, w in enumerate(workers)]
         self.crashed: list[BaseException] = []
+        self._current: dict[str, tuple[str, float]] = {}  # worker -> (endpoint, since): who waits on whom
 
     # -- control ---------------------------------------------------------------------------------------------
     def start(self) -> Workload:
@@ -124,8 +125,11 @@ class Workload:
         with h.cond:
             goal = h.acked_total + more
             if not h.cond.wait_for(lambda: h.acked_total >= goal or bool(self.crashed), timeout):
+                now = time.monotonic()
+                busy = {name: f"{endpoint} for {now - since:.1f} s"
+                        for name, (endpoint, since) in sorted(self._current.items())}
                 raise AssertionError(f"only {h.acked_total - goal + more}/{more} sends acknowledged in {timeout} s; "
-                                     f"failures: {dict(h.failures)}")
+                                     f"failures: {dict(h.failures)}; workers' last calls: {busy}")
         assert not self.crashed, self.crashed
 
     def stop(self, timeout: float = 60.0) -> None:
@@ -154,6 +158,7 @@ class Workload:
             endpoint = targets[n % len(targets)]
             if endpoint not in cache:
                 cache[endpoint] = sqs_client(endpoint)
+            self._current[threading.current_thread().name] = (endpoint, time.monotonic())
             return endpoint, cache[endpoint]
 
         return pick
