@@ -66,10 +66,12 @@ class BrokerStateMachine:
             log.error("no model handles command type %d (entry %d)", command.TYPE_ID, meta.index)
             return errors.InternalFailure()
         reply = part.apply(command, meta, changes)
-        woken = part.take_wakeups()
-        if woken:
-            prefix = part.wake_prefix
-            self._woken.update((prefix, *key) for key in woken)
+        # A command of one part may wake another's pollers (an SNS publish fans out into SQS queues).
+        for each in self.parts:
+            woken = each.take_wakeups()
+            if woken:
+                prefix = each.wake_prefix
+                self._woken.update((prefix, *key) for key in woken)
         return reply
 
     def after_durable(self) -> None:

@@ -14,7 +14,7 @@ Decisions:
   in the entry; the envelope's Timestamp likewise. The model never signs.
 - A message too large for a queue, or a queue that no longer exists, is not delivered (AWS would retry and then
   drop it); ``undeliverable`` counts such copies.
-- The SQS part owns the long-poll wake-ups; this part forwards them (``wake_prefix`` "sqs").
+- Fan-out wakes SQS long pollers through the SQS part's own wake-ups (the state machine collects every part's).
 """
 
 from __future__ import annotations
@@ -151,7 +151,7 @@ def fanout_message_id(sns_message_id: str, sub_arn: str) -> str:
 class SnsModel:
     """All SNS topics and subscriptions of this node."""
 
-    wake_prefix = "sqs"  # fan-out wakes SQS long pollers; the SQS part collects those wake-ups
+    wake_prefix = "sns"
 
     def __init__(self, sqs: SqsModel) -> None:
         self.sqs = sqs
@@ -182,7 +182,7 @@ class SnsModel:
             return exc
 
     def take_wakeups(self) -> set[tuple[str, str]]:
-        return self.sqs.take_wakeups()
+        return set()  # nothing waits on SNS itself; the queues it fans out to are woken by the SQS part
 
     def restore(self, reader: TableReader) -> None:
         self.topics.clear()
