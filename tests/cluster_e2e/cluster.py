@@ -91,7 +91,7 @@ class Cluster:
         peers = ",".join(f"{nid}=127.0.1.{self._index(nid)}:{ports[nid]}" for nid in self.ids)
         for nid in self.ids:
             self._make_node(nid, ports[nid], peers, join=False)
-        for nid in self.ids:  # from this thread: PR_SET_PDEATHSIG kills a child when the thread that forked it ends
+        for nid in self.ids:  # one after another: each start is well under a second
             self._spawn(nid)
 
     def add_process(self, node_id: str) -> Node:

@@ -51,7 +51,9 @@ def test_sigstop_the_leader_then_sigcont_it(cluster3: Cluster) -> None:
         load.set_targets(serving(c))  # requests already sent to it hang until it wakes: ambiguous, not lost
         others = [n for n in c.ids if n != frozen]
         new = c.leader(others)
-        load.wait_acked(40, 60)
+        # Frozen longer than the forward timeout (5 s) and the visibility timeout (4 s): calls stuck in it time out
+        # and retry elsewhere, and messages it handed out just before freezing come back to other consumers.
+        load.wait_acked(40, 60, at_least_s=6)
         born = f"born-while-frozen-{uuid.uuid4().hex[:8]}"
         sqs_client(c.endpoint(new)).create_queue(QueueName=born)
         c.sigcont(frozen)  # it wakes believing it leads: it must step down, not answer from stale state

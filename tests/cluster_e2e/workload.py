@@ -119,12 +119,15 @@ class Workload:
         with self._targets_lock:
             return list(self._targets)
 
-    def wait_acked(self, more: int, timeout: float) -> None:
-        """Block until ``more`` further sends were acknowledged; AssertionError (with failure counts) if not."""
+    def wait_acked(self, more: int, timeout: float, *, at_least_s: float = 0.0) -> None:
+        """Block until ``more`` further sends were acknowledged (and, for a fault that must last, ``at_least_s``
+        passed); AssertionError (with failure counts and what each worker waits on) if that takes ``timeout``."""
         h = self.history
         with h.cond:
             goal = h.acked_total + more
-            if not h.cond.wait_for(lambda: h.acked_total >= goal or bool(self.crashed), timeout):
+            h.cond.wait_for(lambda: bool(self.crashed), at_least_s)  # the fault's minimum length, unless a bug
+            remaining = max(0.0, timeout - at_least_s)
+            if not h.cond.wait_for(lambda: h.acked_total >= goal or bool(self.crashed), remaining):
                 now = time.monotonic()
                 busy = {name: f"{endpoint} for {now - since:.1f} s"
                         for name, (endpoint, since) in sorted(self._current.items())}
