@@ -40,6 +40,7 @@ class Receipt:
     body: str
     started: float
     ended: float
+    via: str = ""  # the endpoint that answered: names the node in a violation report
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,17 +91,23 @@ def check(sent: Mapping[str, Iterable[str]], acked: Mapping[str, Iterable[str]],
     return Verdict({q: b for q, b in lost.items() if b}, {q: b for q, b in phantoms.items() if b}, order)
 
 
+def _later_counter(a: tuple[int, Receipt], b: tuple[int, Receipt]) -> tuple[int, Receipt]:
+    return b if b[0] > a[0] else a
+
+
 def _group_order(key: tuple[str, str], receipts: list[tuple[int, Receipt]], acked: set[int]) -> list[str]:
     queue, group = key
     problems = []
     by_end = sorted(receipts, key=lambda cr: cr[1].ended)
     ends = [r.ended for _, r in by_end]
-    highest_so_far = list(itertools.accumulate((c for c, _ in by_end), max))
+    highest_so_far: list[tuple[int, Receipt]] = list(itertools.accumulate(by_end, _later_counter))
     for counter, r in receipts:
         done_before = bisect.bisect_left(ends, r.started)  # receipts whose call returned before this one started
-        if done_before and highest_so_far[done_before - 1] > counter:
-            problems.append(f"{queue} group {group}: received {counter} after {highest_so_far[done_before - 1]} "
-                            f"had been received")
+        if done_before and highest_so_far[done_before - 1][0] > counter:
+            high, earlier = highest_so_far[done_before - 1]
+            problems.append(f"{queue} group {group}: received {counter} after {high} had been received"
+                            + (f" (via {r.via} at {r.started:.2f}-{r.ended:.2f}; {high} via {earlier.via} at "
+                               f"{earlier.started:.2f}-{earlier.ended:.2f})" if r.via else ""))
     first_start: dict[int, float] = {}
     for counter, r in receipts:
         first_start[counter] = min(first_start.get(counter, r.started), r.started)

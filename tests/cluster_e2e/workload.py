@@ -59,9 +59,9 @@ class History:
             self.acked_total += 1
             self.cond.notify_all()
 
-    def receive(self, queue: str, bodies: list[str], started: float, ended: float) -> None:
+    def receive(self, queue: str, bodies: list[str], started: float, ended: float, via: str = "") -> None:
         with self.cond:
-            self.received.extend(Receipt(queue, b, started, ended) for b in bodies)
+            self.received.extend(Receipt(queue, b, started, ended, via) for b in bodies)
             self.received_total += len(bodies)
             self.cond.notify_all()
 
@@ -216,7 +216,8 @@ class Workload:
             return 0
         if not messages:
             return 0
-        self.history.receive(queue, [m["Body"] for m in messages], started, time.monotonic())
+        self.history.receive(queue, [m["Body"] for m in messages], started, time.monotonic(),
+                             client.meta.endpoint_url)
         entries = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)]
         try:
             client.delete_message_batch(QueueUrl=url, Entries=entries)
