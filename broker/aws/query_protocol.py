@@ -152,7 +152,10 @@ class QueryCodec:
     def _build_decoder(self, shape: Shape) -> QueryDecoder:
         t = shape.type
         if t == "structure":
-            members = [(name, query_key(m), self._decoder(m.shape)) for name, m in shape.members.items()]
+            # A renamed flattened list is sent empty under its member name (``Entries=``, as botocore's Query
+            # serializer writes an empty list before renaming): that key is the fallback for an empty list.
+            members = [(name, query_key(m), m.serialized_name if query_key(m) != m.serialized_name else None,
+                        self._decoder(m.shape)) for name, m in shape.members.items()]
             required = shape.required
 
             def dec_struct(node: Node) -> dict[str, Any]:
@@ -162,8 +165,10 @@ class QueryCodec:
                     else:
                         raise InputError("type", "must be a structure", node)
                 out: dict[str, Any] = {}
-                for name, key, dec in members:
+                for name, key, empty_key, dec in members:
                     child = node.get(key)
+                    if child is None and empty_key is not None and node.get(empty_key) == "":
+                        child = ""
                     if child is None:
                         if name in required:
                             err = InputError("missing", "is required")
