@@ -101,10 +101,17 @@ def _group_order(key: tuple[str, str], receipts: list[tuple[int, Receipt]], acke
     by_end = sorted(receipts, key=lambda cr: cr[1].ended)
     ends = [r.ended for _, r in by_end]
     highest_so_far: list[tuple[int, Receipt]] = list(itertools.accumulate(by_end, _later_counter))
+    # Every call that handed out each counter, by start time: a whole suffix handed out again (its delete failed or
+    # never happened, the visibility timeout expired) is FIFO's at-least-once redelivery, not a regression.
+    starts: dict[int, list[float]] = defaultdict(list)
+    for counter, r in receipts:
+        starts[counter].append(r.started)
     for counter, r in receipts:
         done_before = bisect.bisect_left(ends, r.started)  # receipts whose call returned before this one started
         if done_before and highest_so_far[done_before - 1][0] > counter:
             high, earlier = highest_so_far[done_before - 1]
+            if any(started >= r.started for started in starts[high]):
+                continue  # ``high`` was handed out again too, with or after ``counter``: a redelivered suffix
             problems.append(f"{queue} group {group}: received {counter} after {high} had been received"
                             + (f" (via {r.via} at {r.started:.2f}-{r.ended:.2f}; {high} via {earlier.via} at "
                                f"{earlier.started:.2f}-{earlier.ended:.2f})" if r.via else ""))
