@@ -143,8 +143,10 @@ class BrokerApp:
         return config.grpc_port
 
     def _healthy(self) -> bool:
+        """Serving, and in a cluster: the node's disk has not failed and it knows a leader (a node cut off from
+        the majority answers 503, so a load balancer routes around it)."""
         replicator = self._replicator
-        if isinstance(replicator, RaftReplicator) and replicator.failed is not None:
+        if isinstance(replicator, RaftReplicator) and (replicator.failed is not None or not replicator.leader):
             return False
         return self._serving
 

@@ -8,6 +8,8 @@ nothing was received that was never sent, and FIFO order per group held.
 from __future__ import annotations
 
 import time
+import urllib.error
+import urllib.request
 import uuid
 
 import pytest
@@ -70,6 +72,14 @@ def test_sigstop_the_leader_then_sigcont_it(cluster3: Cluster) -> None:
     assert new != frozen
 
 
+def _health(endpoint: str) -> int:
+    try:
+        with urllib.request.urlopen(f"{endpoint}/health", timeout=10) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as err:
+        return int(err.code)
+
+
 def test_partition_the_leader_through_the_proxy_then_heal(cluster3: Cluster) -> None:
     c = cluster3
     load = start_load(c)
@@ -98,9 +108,13 @@ def test_partition_the_leader_through_the_proxy_then_heal(cluster3: Cluster) -> 
             probe.get_queue_url(QueueName=born)
         assert stale.value.response["Error"]["Code"] == "ServiceUnavailable"
         assert sum(c.proxy.dropped[(cut, o)] + c.proxy.dropped[(o, cut)] for o in others) > 0
+        # A load balancer sees it too: /health is 503 on the cut-off node (it knows no leader), 200 on the others.
+        assert _health(c.endpoint(cut)) == 503
+        assert _health(c.endpoint(new)) == 200
         c.proxy.heal()
         load.set_targets(serving(c))
         c.wait_caught_up(cut)
+        assert _health(c.endpoint(cut)) == 200
         assert sqs_client(c.endpoint(cut)).get_queue_url(QueueName=born)["QueueUrl"].endswith("/" + born)
         load.wait_acked(30, 60)
     finally:
