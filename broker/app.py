@@ -18,6 +18,7 @@ from broker.config import NodeConfig
 from broker.datadir import DataDirLock
 from broker.grpc_api import BrokerApi
 from broker.grpc_api.api import SERVICE_NAMES as API_SERVICES
+from broker.grpc_api.guard import RefuseClientApi
 from broker.grpc_server import GrpcServer
 from broker.http.routes import operational_routes
 from broker.http.server import HttpServer
@@ -86,8 +87,10 @@ class BrokerApp:
         replicator = self._replicator
         api = BrokerApi(config.account_id, config.region, config.node_id,  # UNAVAILABLE until bound to services
                         cluster=replicator if isinstance(replicator, RaftReplicator) else None)
+        # With --credentials the gRPC client API is refused until it can check credentials (HTTP stays verified).
+        guard = [RefuseClientApi()] if isinstance(auth, Authenticator) else []
         self._grpc = GrpcServer(config.host, self._grpc_bind_port(), [*registrations, api.add_servicers],
-                                reflected=API_SERVICES)
+                                reflected=API_SERVICES, interceptors=guard)
         await self._grpc.start()
         replicator.start()
         client_replicator = ClientFacingReplicator(replicator)

@@ -20,9 +20,9 @@ Registration = Callable[[grpc.aio.Server], None]
 
 class GrpcServer:
     def __init__(self, host: str, port: int, register: Sequence[Registration] = (),
-                 reflected: Sequence[str] = ()) -> None:
+                 reflected: Sequence[str] = (), interceptors: Sequence[grpc.aio.ServerInterceptor] = ()) -> None:
         # The transport's options: keepalive pings of idle peer streams are allowed, large frames accepted.
-        self._server = grpc.aio.server(options=SERVER_OPTIONS)
+        self._server = grpc.aio.server(options=SERVER_OPTIONS, interceptors=list(interceptors))
         self._health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
         for add in register:

@@ -53,8 +53,8 @@ def build_authenticator(host: str, credentials_file: str | None, insecure: bool,
         store = load_credentials(credentials_file)
         log.info("event=auth mode=verified credentials=%s accounts=%d access_keys=%d", credentials_file,
                  len(store.accounts), len(store.keys))
-        log.warning("event=auth-gap grpc=unauthenticated: the gRPC port (client API and Raft) does not check "
-                    "credentials yet; keep it on a private network")
+        log.warning("event=auth-gap grpc: the gRPC client API is refused (it cannot check credentials yet); the "
+                    "cluster's internal Raft services on the gRPC port are not authenticated: keep it private")
         return Authenticator(store)
     if mode is SecurityMode.DEV:
         log.warning("event=auth mode=dev: listening on loopback only (%s) without --credentials; ANY credentials "
