@@ -6,6 +6,9 @@ During an election (``NotLeader``), when the outcome of a proposal is unknown, o
 
 from __future__ import annotations
 
+from typing import Any
+
+from broker.model.commands import Command, encode
 from broker.model.errors import ServiceUnavailable
 from cluster.api import NotLeader, Replicator
 from cluster.local import ReplicatorClosed
@@ -39,3 +42,11 @@ def _reason(exc: Exception) -> str:
     if isinstance(exc, NotLeader):
         return "no leader is available right now"
     return "the node is shutting down"
+
+
+async def propose(replicator: Replicator, command: Command) -> Any:
+    """Replicate one command and return the model's reply; a reply that is an error (a BrokerError) is raised."""
+    reply = await replicator.propose_and_wait(encode(command))
+    if isinstance(reply, BaseException):
+        raise reply
+    return reply

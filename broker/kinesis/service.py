@@ -35,7 +35,7 @@ from broker.kinesis.sealing import RecordSealer
 from broker.kinesis.subscriptions import FanOut, Subscription
 from broker.kinesis.throttle import ShardThrottle
 from broker.model import errors
-from broker.model.commands import Command, encode
+from broker.model.commands import Command
 from broker.model.kinesis_commands import (
     CreateStream,
     DeleteStream,
@@ -75,6 +75,7 @@ from broker.model.kinesis_keys import (
 from broker.model.kinesis_model import KinesisModel
 from broker.model.kinesis_stream import ON_DEMAND, PROVISIONED, Consumer, Shard, Stream
 from broker.notify import Notifier
+from broker.replication import propose
 from broker.service import RequestContext
 from cluster.api import Replicator
 from storage.changes import TableReader
@@ -160,10 +161,7 @@ class KinesisService:
         return self._account(ctx), name
 
     async def _propose(self, command: Command) -> Any:
-        reply = await self._rep.propose_and_wait(encode(command))
-        if isinstance(reply, BaseException):
-            raise reply
-        return reply
+        return await propose(self._rep, command)
 
     async def _stream(self, params: dict[str, Any], ctx: RequestContext) -> Stream:
         account, name = self._target(params, ctx)

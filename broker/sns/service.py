@@ -21,7 +21,7 @@ from typing import Any
 
 from broker.ids import random_uuid
 from broker.model import errors
-from broker.model.commands import Command, encode
+from broker.model.commands import Command
 from broker.model.sns_commands import (
     AddTopicPermission,
     ConfirmSubscription,
@@ -42,6 +42,7 @@ from broker.model.sns_filter import SCOPE_ATTRIBUTES, parse_policy
 from broker.model.sns_model import SnsModel, Subscription, Topic
 from broker.model.sns_policy import effective_topic_policy, retry_policy
 from broker.model.sqs_validation import attributes_size
+from broker.replication import propose
 from broker.service import RequestContext
 from broker.sns import params as p
 from broker.sns.keys import SigningKeys
@@ -105,10 +106,7 @@ class SnsService:
         return ctx.account_id or self._account_id
 
     async def _propose(self, command: Command) -> Any:
-        reply = await self._rep.propose_and_wait(encode(command))
-        if isinstance(reply, BaseException):
-            raise reply
-        return reply
+        return await propose(self._rep, command)
 
     async def _topic(self, arn: object, param: str = "TopicArn") -> Topic:
         checked = p.check_topic_arn(arn, param)

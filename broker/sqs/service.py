@@ -44,7 +44,6 @@ from broker.model.commands import (
     StartMoveTask,
     TagQueue,
     UntagQueue,
-    encode,
 )
 from broker.model.sqs_model import SqsModel
 from broker.model.sqs_movetask import RUNNING
@@ -64,6 +63,7 @@ from broker.model.sqs_validation import (
     check_wait_time,
 )
 from broker.notify import Notifier
+from broker.replication import propose
 from broker.service import RequestContext
 from broker.sqs.messages import attribute_selector, build_send_entry, render_message, send_result
 from broker.sqs.tasks import parse_task_handle, task_entry, task_handle
@@ -144,10 +144,7 @@ class SqsService:
         return parse_queue_url(params.get("QueueUrl"), self._account(ctx))
 
     async def _propose(self, command: Command) -> Any:
-        reply = await self._rep.propose_and_wait(encode(command))
-        if isinstance(reply, BaseException):
-            raise reply
-        return reply
+        return await propose(self._rep, command)
 
     def _stopping(self) -> bool:
         return self._closed or self._notifier.closed
