@@ -20,8 +20,8 @@ from broker.grpc_api.errors import abort, detail_of
 from broker.ids import random_uuid
 from broker.model import errors
 from broker.model.commands import ChangeVisibility as ChangeVisibilityCommand
-from broker.model.commands import DeleteMessages, ReceiveMessages, SendEntry, SendMessages
-from broker.model.sqs_types import MAX_BATCH_BYTES, MAX_BATCH_ENTRIES
+from broker.model.commands import DeleteMessages, ReceiveMessages, SendEntry
+from broker.model.sqs_types import MAX_BATCH_BYTES
 from broker.model.sqs_validation import check_fifo_id, check_int_param, check_visibility_timeout, check_wait_time
 from broker.service import RequestContext
 from broker.sqs.messages import build_send_entry
@@ -164,10 +164,9 @@ class QueuesServicer:
             raise errors.BatchRequestTooLong(
                 f"Batch requests cannot be longer than {MAX_BATCH_BYTES} bytes. You have sent {total} bytes.")
         if not entries:
-            await service._rep.read_barrier()
-            service._model.queue(account, name)  # invalid entries only: the queue must still exist
+            await service.require_queue(account, name)  # invalid entries only: the queue must still exist
             return pb.SendResponse(results=results)
-        outcomes = await _propose_sends(service, account, name, entries, fifo)
+        outcomes = await service.send_entries(account, name, account, entries)
         for index, entry, outcome in zip(positions, entries, outcomes, strict=True):
             result = results[index]
             if isinstance(outcome, BaseException):
@@ -193,9 +192,9 @@ class QueuesServicer:
             if not name.endswith(".fifo"):
                 attempt = None
             if wait is None:
-                await service._rep.read_barrier()
-                wait = service._model.receive_wait_seconds(account, name)
-            received = await service._receive(ReceiveMessages(account, name, count, visibility, attempt), wait)
+                await service.require_queue(account, name)
+                wait = service.receive_wait_seconds(account, name)
+            received = await service.receive(ReceiveMessages(account, name, count, visibility, attempt), wait)
         except Exception as exc:
             await abort(context, exc)
         return pb.ReceiveResponse(messages=[message_of(r) for r in received])
@@ -221,12 +220,7 @@ class QueuesServicer:
 
     async def _settle(self, command: DeleteMessages | ChangeVisibilityCommand) -> pb.BatchResponse:
         """Propose a receipt-handle batch; failures by index. An empty batch still needs an existing queue."""
-        service = self._service()
-        if not command.entries:
-            await service._rep.read_barrier()
-            service._model.queue(command.account, command.name)
-            return pb.BatchResponse()
-        results = await service._propose(command)
+        results = await self._service().settle(command)
         return pb.BatchResponse(failures=[pb.EntryFailure(index=i, error=detail_of(failure))
                                           for i, failure in enumerate(results) if failure is not None])
 
@@ -248,22 +242,6 @@ class QueuesServicer:
             await abort(context, session.failure)
 
 
-async def _propose_sends(service: SqsService, account: str, name: str, entries: list[SendEntry],
-                         fifo: bool) -> list[object]:
-    """One SendMessages command per MAX_BATCH_ENTRIES entries (the model numbers a command's messages in 16 slots).
-
-    Standard queues propose the chunks concurrently: the replicator coalesces them into one log append and one
-    fsync. FIFO chunks go one after another so that the log keeps the order the client sent.
-    """
-    chunks = [tuple(entries[i:i + MAX_BATCH_ENTRIES]) for i in range(0, len(entries), MAX_BATCH_ENTRIES)]
-    if fifo:
-        replies = [await service._propose(SendMessages(account, name, account, chunk)) for chunk in chunks]
-    else:
-        replies = await asyncio.gather(*(service._propose(SendMessages(account, name, account, chunk))
-                                         for chunk in chunks))
-    return [outcome for reply in replies for outcome in reply]
-
-
 class _ConsumeSession:
     """One Consume stream: a deliverer keeps up to max_in_flight messages unsettled, a reader settles them."""
 
@@ -283,9 +261,7 @@ class _ConsumeSession:
         self._out: asyncio.Queue[pb.ConsumeResponse | None] = asyncio.Queue()
 
     async def check(self) -> None:
-        service = self._servicer._service()
-        await service._rep.read_barrier()
-        service._model.queue(self.account, self.name)
+        await self._servicer._service().require_queue(self.account, self.name)
 
     async def run(self, requests: AsyncIterator[pb.ConsumeRequest]) -> AsyncIterator[pb.ConsumeResponse]:
         deliverer = asyncio.create_task(self._deliver(), name="consume-deliver")
@@ -312,10 +288,10 @@ class _ConsumeSession:
                 if room <= 0:
                     self._room.clear()
                     continue
-                if service._stopping():
+                if service.stopping:
                     raise errors.ServiceUnavailable("Service is unable to handle request: the node is shutting down.")
                 command = ReceiveMessages(self.account, self.name, min(room, self.max_batch), self.visibility, None)
-                received = await service._receive(command, CONSUME_POLL_SECONDS)
+                received = await service.receive(command, CONSUME_POLL_SECONDS)
                 if received:
                     self.unsettled += len(received)
                     self._out.put_nowait(pb.ConsumeResponse(

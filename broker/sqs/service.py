@@ -47,7 +47,13 @@ from broker.model.commands import (
 )
 from broker.model.sqs_model import SqsModel
 from broker.model.sqs_movetask import RUNNING
-from broker.model.sqs_types import MAX_BATCH_BYTES, MAX_LIST_QUEUES, MAX_MOVES_PER_COMMAND
+from broker.model.sqs_types import (
+    MAX_BATCH_BYTES,
+    MAX_BATCH_ENTRIES,
+    MAX_LIST_QUEUES,
+    MAX_MOVES_PER_COMMAND,
+    ReceivedMessage,
+)
 from broker.model.sqs_validation import (
     MESSAGE_SYSTEM_ATTRIBUTES,
     arn_queue,
@@ -148,6 +154,53 @@ class SqsService:
 
     def _stopping(self) -> bool:
         return self._closed or self._notifier.closed
+
+    # -- the data path both front ends use (SQS actions here, the gRPC Queues API in broker/grpc_api) ---------
+
+    @property
+    def stopping(self) -> bool:
+        """Shutting down: long polls and consumers end."""
+        return self._stopping()
+
+    async def require_queue(self, account: str, name: str) -> None:
+        """QueueDoesNotExist unless the queue exists (after a read barrier): a batch of only invalid entries, or an
+        empty one, still names a queue that must exist."""
+        await self._rep.read_barrier()
+        self._model.queue(account, name)
+
+    def receive_wait_seconds(self, account: str, name: str) -> int:
+        """The queue's ReceiveMessageWaitTimeSeconds (long-poll default)."""
+        return self._model.receive_wait_seconds(account, name)
+
+    async def send_entries(self, account: str, name: str, sender: str, entries: list[SendEntry]) -> list[object]:
+        """Send validated entries; one outcome per entry (message id, (id, sequence number) or an exception).
+
+        One SendMessages command per MAX_BATCH_ENTRIES entries (the model numbers a command's messages in 16
+        slots). Standard queues propose the chunks concurrently, which the replicator coalesces into one log append
+        and one fsync; FIFO chunks go one after another so that the log keeps the order the client sent.
+        """
+        if len(entries) <= MAX_BATCH_ENTRIES:
+            reply: list[object] = await self._propose(SendMessages(account, name, sender, tuple(entries)))
+            return reply
+        chunks = [tuple(entries[i:i + MAX_BATCH_ENTRIES]) for i in range(0, len(entries), MAX_BATCH_ENTRIES)]
+        if name.endswith(".fifo"):
+            replies = [await self._propose(SendMessages(account, name, sender, chunk)) for chunk in chunks]
+        else:
+            replies = await asyncio.gather(*(self._propose(SendMessages(account, name, sender, chunk))
+                                             for chunk in chunks))
+        return [outcome for reply in replies for outcome in reply]
+
+    async def receive(self, command: ReceiveMessages, wait: int) -> list[ReceivedMessage]:
+        """Receive up to ``command.max_messages``, long-polling up to ``wait`` seconds when none is visible."""
+        return await self._receive(command, wait)
+
+    async def settle(self, command: DeleteMessages | ChangeVisibility) -> list[BaseException | None]:
+        """Delete or change the visibility of a receipt-handle batch; one failure (or None) per entry."""
+        if not command.entries:
+            await self.require_queue(command.account, command.name)
+            return []
+        results: list[BaseException | None] = await self._propose(command)
+        return results
 
     def _region(self, ctx: RequestContext) -> str:
         return ctx.region or self._config.region
@@ -270,7 +323,7 @@ class SqsService:
     async def send_message(self, params: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
         account, name = self._target(params, ctx)
         entry = build_send_entry("0", params, name.endswith(".fifo"))
-        (outcome,) = await self._propose(SendMessages(account, name, self._sender(ctx), (entry,)))
+        (outcome,) = await self.send_entries(account, name, self._sender(ctx), [entry])
         if isinstance(outcome, BaseException):
             raise outcome
         return send_result(entry, outcome)
@@ -292,15 +345,14 @@ class SqsService:
                 f"Batch requests cannot be longer than {MAX_BATCH_BYTES} bytes. You have sent {total} bytes.")
         successful: list[dict[str, Any]] = []
         if entries:
-            results = await self._propose(SendMessages(account, name, self._sender(ctx), tuple(entries)))
+            results = await self.send_entries(account, name, self._sender(ctx), entries)
             for entry, outcome in zip(entries, results, strict=True):
                 if isinstance(outcome, BaseException):
                     failed.append(_failure(entry.entry_id, outcome))
                 else:
                     successful.append({"Id": entry.entry_id, **send_result(entry, outcome)})
         else:
-            await self._rep.read_barrier()
-            self._model.queue(account, name)  # a batch of only invalid entries still needs an existing queue
+            await self.require_queue(account, name)
         return {"Successful": successful, "Failed": failed}
 
     async def receive_message(self, params: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
@@ -323,7 +375,7 @@ class SqsService:
         region = self._region(ctx)
         return {"Messages": [render_message(r, system_names, selector, region) for r in received]}
 
-    async def _receive(self, command: ReceiveMessages, wait: int) -> list[Any]:
+    async def _receive(self, command: ReceiveMessages, wait: int) -> list[ReceivedMessage]:
         """Receive now if anything is deliverable (or a ReceiveRequestAttemptId retry may be answered); else wait
         for a wake-up or the next visibility time."""
         loop = asyncio.get_running_loop()
@@ -336,7 +388,7 @@ class SqsService:
             if self._model.has_visible(account, name, now) or (
                     retry and self._model.has_attempt(account, name, str(command.attempt_id), now)):
                 retry = False
-                received: list[Any] = await self._propose(command)
+                received: list[ReceivedMessage] = await self._propose(command)
                 if received:
                     return received
             remaining = deadline - loop.time()
@@ -394,11 +446,7 @@ class SqsService:
     async def _batch(self, command: DeleteMessages | ChangeVisibility,
                      failed: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Propose a receipt-handle batch; split the per-entry replies into Successful and ``failed``."""
-        if not command.entries:
-            await self._rep.read_barrier()
-            self._model.queue(command.account, command.name)
-            return []
-        results = await self._propose(command)
+        results = await self.settle(command)
         successful: list[dict[str, Any]] = []
         for entry, failure in zip(command.entries, results, strict=True):
             if failure is None:
