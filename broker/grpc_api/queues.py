@@ -15,6 +15,7 @@ from typing import Any, TypeAlias
 
 import grpc
 
+from broker.auth.grpc_auth import caller_account
 from broker.grpc_api.convert import message_of, send_params
 from broker.grpc_api.errors import abort, detail_of
 from broker.ids import random_uuid
@@ -43,8 +44,13 @@ class QueuesServicer:
 
     def __init__(self, sqs: Callable[[], SqsService | None], account_id: str, region: str) -> None:
         self._sqs = sqs
-        self._account = account_id
+        self._node_account = account_id
         self._region = region
+
+    @property
+    def _account(self) -> str:
+        """The caller's account (set by gRPC authentication), else the node's: resources are per account."""
+        return caller_account(self._node_account)
 
     # -- plumbing ---------------------------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ from typing import Any, TypeAlias
 
 import grpc
 
+from broker.auth.grpc_auth import caller_account
 from broker.grpc_api.errors import abort, detail_of
 from broker.ids import random_uuid
 from broker.kinesis.service import KinesisService
@@ -38,8 +39,13 @@ class StreamsServicer:
 
     def __init__(self, kinesis: Callable[[], KinesisService | None], account_id: str, region: str) -> None:
         self._kinesis = kinesis
-        self._account = account_id
+        self._node_account = account_id
         self._region = region
+
+    @property
+    def _account(self) -> str:
+        """The caller's account (set by gRPC authentication), else the node's: resources are per account."""
+        return caller_account(self._node_account)
 
     def _service(self) -> KinesisService:
         service = self._kinesis()

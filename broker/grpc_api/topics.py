@@ -13,6 +13,7 @@ from typing import Any, TypeAlias
 
 import grpc
 
+from broker.auth.grpc_auth import caller_account
 from broker.grpc_api.convert import attribute_params
 from broker.grpc_api.errors import abort, detail_of
 from broker.ids import random_uuid
@@ -30,8 +31,13 @@ class TopicsServicer:
 
     def __init__(self, sns: Callable[[], SnsService | None], account_id: str, region: str) -> None:
         self._sns = sns
-        self._account = account_id
+        self._node_account = account_id
         self._region = region
+
+    @property
+    def _account(self) -> str:
+        """The caller's account (set by gRPC authentication), else the node's: resources are per account."""
+        return caller_account(self._node_account)
 
     def _arn(self, topic: str) -> str:
         if not topic:
