@@ -124,6 +124,8 @@ class RaftSettings:
     max_msg_bytes: int = 1 << 20
     snapshot_chunk_bytes: int = 1 << 20
     seed: int | None = None
+    # Mutual TLS to the peers (broker/tls.py ClusterTls.channel_credentials); None: plain channels.
+    channel_credentials: grpc.ChannelCredentials | None = None
 
     def own_address(self) -> str:
         return self.address or self.peers.get(self.node_id, "")
@@ -193,7 +195,8 @@ class RaftReplicator:
                      snapshot_chunk_bytes=s.snapshot_chunk_bytes)
         self.node = RawNode(cfg, self.log, random.Random(s.seed))
         self._conf_history: list[tuple[int, ConfState]] = [(self._applied, self.node.conf_state)]
-        self.transport = PeerTransport(s.node_id, s.cluster_id, s.own_address(), dict(s.peers), self._on_messages)
+        self.transport = PeerTransport(s.node_id, s.cluster_id, s.own_address(), dict(s.peers), self._on_messages,
+                                       credentials=s.channel_credentials)
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="raft-writer")
         self._snapper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="raft-snapshot")
         self._pending: list[_Proposal] = []
