@@ -25,3 +25,11 @@ class NodeConfig:
     # Accounts, users, access keys and policies (broker.auth); None: dev mode, allowed on loopback only.
     credentials_file: str | None = None
     insecure: bool = False  # dev mode (any credentials) even on a non-loopback address
+    # TLS (broker/tls.py): HTTPS and gRPC-over-TLS for clients; mutual TLS between cluster members.
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    cluster_ca: str | None = None
+    node_cert: str | None = None
+    node_key: str | None = None
+    # Raft refuses messages and streams of any other cluster id: give each cluster its own.
+    cluster_id: str = "raftmq"
