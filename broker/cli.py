@@ -9,6 +9,8 @@ import signal
 import sys
 from collections.abc import Sequence
 
+from broker.certs import add_commands as add_cert_commands
+from broker.certs import run as run_certs
 from broker.cluster_cli import add_commands, run_admin, run_dev_cluster
 from broker.config import NodeConfig
 from broker.logs import configure
@@ -43,7 +45,19 @@ def _parser() -> argparse.ArgumentParser:
                             "and authorized; omitted: dev mode (any credentials), allowed on loopback only")
     serve.add_argument("--insecure", action="store_true",
                        help="allow dev mode (any credentials accepted) on a non-loopback --host")
+    tls = serve.add_argument_group("TLS (docs/security.md)")
+    tls.add_argument("--tls-cert", default=None, metavar="FILE",
+                     help="PEM certificate (chain) for HTTPS and the gRPC client API; needs --tls-key")
+    tls.add_argument("--tls-key", default=None, metavar="FILE", help="PEM private key of --tls-cert")
+    tls.add_argument("--cluster-ca", default=None, metavar="FILE",
+                     help="CA of the cluster: Raft, forwarding and admin use mutual TLS verified against it; the "
+                          "client gRPC API then moves to --grpc-port")
+    tls.add_argument("--node-cert", default=None, metavar="FILE", help="this node's certificate from --cluster-ca")
+    tls.add_argument("--node-key", default=None, metavar="FILE", help="private key of --node-cert")
+    tls.add_argument("--cluster-id", default=defaults.cluster_id,
+                     help="cluster name; nodes refuse Raft streams and messages of any other cluster id")
     add_commands(commands)
+    add_cert_commands(commands)
     return parser
 
 
@@ -52,7 +66,9 @@ def _config(args: argparse.Namespace) -> NodeConfig:
                       node_id=args.node_id, account_id=args.account_id, region=args.region,
                       public_endpoint=args.public_endpoint, peers=args.peers, join=args.join,
                       raft_tick_s=args.raft_tick_ms / 1000, raft_election_ticks=args.raft_election_ticks,
-                      credentials_file=args.credentials, insecure=args.insecure)
+                      credentials_file=args.credentials, insecure=args.insecure, tls_cert=args.tls_cert,
+                      tls_key=args.tls_key, cluster_ca=args.cluster_ca, node_cert=args.node_cert,
+                      node_key=args.node_key, cluster_id=args.cluster_id)
 
 
 # The LMDB writer thread must get the GIL back within a fraction of a millisecond after each fsync, or every commit
@@ -101,6 +117,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_admin(args)
     if args.command == "dev-cluster":
         return run_dev_cluster(args)
+    if args.command == "certs":
+        try:
+            return run_certs(args)
+        except (OSError, ValueError) as exc:
+            print(f"raftmq certs: {exc}", file=sys.stderr)
+            return 1
     return 2
 
 
