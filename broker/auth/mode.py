@@ -45,8 +45,9 @@ def security_mode(host: str, credentials_file: str | None, insecure: bool) -> Se
 
 
 def build_authenticator(host: str, credentials_file: str | None, insecure: bool,
-                        account_id: str) -> Authenticator | DevAuthenticator:
-    """The authenticator for these options, logging the mode once (never a secret)."""
+                        account_id: str, *, secure_transport: bool = False) -> Authenticator | DevAuthenticator:
+    """The authenticator for these options, logging the mode once (never a secret). ``secure_transport``: the
+    HTTP front door serves only TLS, so ``aws:SecureTransport`` is true in policy conditions."""
     mode = security_mode(host, credentials_file, insecure)
     if mode is SecurityMode.VERIFIED:
         assert credentials_file is not None
@@ -55,7 +56,7 @@ def build_authenticator(host: str, credentials_file: str | None, insecure: bool,
                  len(store.accounts), len(store.keys))
         log.warning("event=auth-gap grpc: the gRPC client API is refused (it cannot check credentials yet); the "
                     "cluster's internal Raft services on the gRPC port are not authenticated: keep it private")
-        return Authenticator(store)
+        return Authenticator(store, secure_transport=secure_transport)
     if mode is SecurityMode.DEV:
         log.warning("event=auth mode=dev: listening on loopback only (%s) without --credentials; ANY credentials "
                     "are accepted as the root user of account %s", host, account_id)
