@@ -9,6 +9,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import Sequence
+
+import grpc
 
 from broker import metrics
 from broker.auth import Authenticator, build_authenticator
@@ -18,8 +21,8 @@ from broker.config import NodeConfig
 from broker.datadir import DataDirLock
 from broker.grpc_api import BrokerApi
 from broker.grpc_api.api import SERVICE_NAMES as API_SERVICES
-from broker.grpc_api.guard import RefuseClientApi
-from broker.grpc_server import GrpcServer
+from broker.grpc_api.guard import grpc_auth_interceptor
+from broker.grpc_server import GrpcServer, Registration
 from broker.http.routes import operational_routes
 from broker.http.server import HttpServer
 from broker.kinesis.config import KinesisConfig
@@ -37,6 +40,7 @@ from broker.sns.service import SnsService
 from broker.sqs.service import SqsConfig, SqsService
 from broker.state_machine import BrokerStateMachine
 from broker.sts import StsService
+from broker.tls import ClusterServiceGuard, NodeTls, load_node_tls
 from cluster.local import LocalReplicator
 from cluster.runtime import RaftReplicator, RaftSettings, parse_peers
 from storage.lmdb_store import LmdbStore
@@ -56,6 +60,7 @@ class BrokerApp:
         self.config = config
         self.data_dir = os.path.abspath(config.data_dir)
         self._lock = DataDirLock(self.data_dir)
+        self._tls = NodeTls()
         self._store: LmdbStore | None = None
         self._replicator: LocalReplicator | RaftReplicator | None = None
         self._notifier = Notifier()
@@ -70,7 +75,11 @@ class BrokerApp:
     async def start(self) -> None:
         config = self.config
         # Refuses (ValueError) before anything is opened: dev mode off loopback, or a bad credentials file.
-        auth = build_authenticator(config.host, config.credentials_file, config.insecure, config.account_id)
+        tls = self._tls = load_node_tls(tls_cert=config.tls_cert, tls_key=config.tls_key,
+                                        cluster_ca=config.cluster_ca, node_cert=config.node_cert,
+                                        node_key=config.node_key, clustered=bool(config.peers))
+        auth = build_authenticator(config.host, config.credentials_file, config.insecure, config.account_id,
+                                   secure_transport=tls.server is not None)
         self._lock.acquire()
         self._store = LmdbStore(self.data_dir)
         model = SqsModel()
@@ -87,10 +96,10 @@ class BrokerApp:
         replicator = self._replicator
         api = BrokerApi(config.account_id, config.region, config.node_id,  # UNAVAILABLE until bound to services
                         cluster=replicator if isinstance(replicator, RaftReplicator) else None)
-        # With --credentials the gRPC client API is refused until it can check credentials (HTTP stays verified).
-        guard = [RefuseClientApi()] if isinstance(auth, Authenticator) else []
-        self._grpc = GrpcServer(config.host, self._grpc_bind_port(), [*registrations, api.add_servicers],
-                                reflected=API_SERVICES, interceptors=guard)
+        # With --credentials every v1 gRPC call must carry a token signed with the same keys (broker.grpc_api.guard).
+        guard = ([grpc_auth_interceptor(auth, config.credentials_file, config.account_id, config.region)]
+                 if isinstance(auth, Authenticator) and config.credentials_file else [])
+        self._grpc = self._grpc_server([*registrations, api.add_servicers], guard)
         await self._grpc.start()
         replicator.start()
         client_replicator = ClientFacingReplicator(replicator)
@@ -115,7 +124,8 @@ class BrokerApp:
         if isinstance(auth, Authenticator):
             auth.set_resource_policies(resource_policy_lookup(model, sns_model))
         self._http = HttpServer(gateway, config.host, config.port,
-                                routes={**operational_routes(self._healthy), **sns_routes(sns_keys)})
+                                routes={**operational_routes(self._healthy), **sns_routes(sns_keys)},
+                                ssl_context=tls.server.ssl_context() if tls.server is not None else None)
         await self._http.start()
         self._maintenance = asyncio.get_running_loop().create_task(
             sqs.run_maintenance(self._maintenance_stop), name="sqs-maintenance")
@@ -134,7 +144,21 @@ class BrokerApp:
             raise ValueError(f"--node-id {config.node_id} is not in --peers (use --join to join an existing cluster)")
         return RaftSettings(node_id=config.node_id, peers=peers, join=config.join,
                             address=peers.get(config.node_id, f"{config.host}:{config.grpc_port}"),
-                            tick_s=config.raft_tick_s, election_ticks=config.raft_election_ticks)
+                            tick_s=config.raft_tick_s, election_ticks=config.raft_election_ticks,
+                            cluster_id=config.cluster_id,
+                            channel_credentials=self._tls.cluster.channel_credentials() if self._tls.cluster else None)
+
+    def _grpc_server(self, register: list[Registration], guard: Sequence[grpc.aio.ServerInterceptor]) -> GrpcServer:
+        """One port as before; with a cluster CA two: the cluster port (mutual TLS) and the client port
+        (--grpc-port), with the cluster services refused on connections without a cluster certificate."""
+        config, tls = self.config, self._tls
+        server_creds = tls.server.grpc_credentials() if tls.server is not None else None
+        if tls.cluster is None:
+            return GrpcServer(config.host, self._grpc_bind_port(), register, reflected=API_SERVICES,
+                              interceptors=guard, credentials=server_creds)
+        return GrpcServer(config.host, config.grpc_port, register, reflected=API_SERVICES,
+                          interceptors=[ClusterServiceGuard(), *guard], credentials=server_creds,
+                          cluster_port=self._grpc_bind_port(), cluster_credentials=tls.cluster.server_credentials())
 
     def _grpc_bind_port(self) -> int:
         """In a cluster the gRPC port is the one this node advertises in --peers."""
@@ -156,7 +180,7 @@ class BrokerApp:
     @property
     def endpoint(self) -> str:
         assert self._http is not None
-        return f"http://{self._http.host}:{self._http.port}"
+        return f"{self._http.scheme}://{self._http.host}:{self._http.port}"
 
     @property
     def grpc_port(self) -> int:
