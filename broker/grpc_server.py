@@ -1,8 +1,12 @@
 """The node's gRPC server: health checking and reflection, the Raft transport (in a cluster) and the v1 broker API.
 
-Everything that serves on the node's one gRPC port registers itself through ``register`` callbacks before start
+Everything that serves on the node's gRPC port registers itself through ``register`` callbacks before start
 (e.g. ``BrokerApi.add_servicers``); services named in ``reflected`` are listed by server reflection, so grpcurl can
 call them without the .proto files.
+
+The port is plain or TLS (``credentials``). A cluster secured with mutual TLS adds a second port to the same server
+(``cluster_port`` with ``cluster_credentials``, see broker/tls.py): one server, so every service is registered once,
+and the interceptors decide per connection what it may call.
 """
 
 from __future__ import annotations
@@ -20,7 +24,9 @@ Registration = Callable[[grpc.aio.Server], None]
 
 class GrpcServer:
     def __init__(self, host: str, port: int, register: Sequence[Registration] = (),
-                 reflected: Sequence[str] = (), interceptors: Sequence[grpc.aio.ServerInterceptor] = ()) -> None:
+                 reflected: Sequence[str] = (), interceptors: Sequence[grpc.aio.ServerInterceptor] = (), *,
+                 credentials: grpc.ServerCredentials | None = None, cluster_port: int | None = None,
+                 cluster_credentials: grpc.ServerCredentials | None = None) -> None:
         # The transport's options: keepalive pings of idle peer streams are allowed, large frames accepted.
         self._server = grpc.aio.server(options=SERVER_OPTIONS, interceptors=list(interceptors))
         self._health = health.aio.HealthServicer()
@@ -31,9 +37,21 @@ class GrpcServer:
             (health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME, *reflected),
             self._server)
         self.host = host
-        self.port = self._server.add_insecure_port(f"{host}:{port}")
-        if self.port == 0:
-            raise OSError(f"cannot bind gRPC to {host}:{port}")
+        self.tls = credentials is not None
+        self.port = self._bind(host, port, credentials)
+        self.cluster_port: int | None = None
+        if cluster_port is not None:
+            if cluster_port == port and port != 0:
+                raise ValueError(f"the client gRPC port (--grpc-port {port}) must differ from the cluster port")
+            self.cluster_port = self._bind(host, cluster_port, cluster_credentials)
+
+    def _bind(self, host: str, port: int, credentials: grpc.ServerCredentials | None) -> int:
+        address = f"{host}:{port}"
+        bound: int = (self._server.add_insecure_port(address) if credentials is None
+                      else self._server.add_secure_port(address, credentials))
+        if bound == 0:
+            raise OSError(f"cannot bind gRPC to {address}")
+        return bound
 
     async def start(self) -> None:
         await self._server.start()

@@ -148,8 +148,10 @@ async def admin_call(channel: grpc.aio.Channel, op: str, node_id: str, address: 
 class AdminClient:
     """The operator's view of a cluster through any one node (``raftmq cluster status|add-node|...``)."""
 
-    def __init__(self, address: str) -> None:
-        self._channel = grpc.aio.insecure_channel(address)
+    def __init__(self, address: str, credentials: grpc.ChannelCredentials | None = None) -> None:
+        """``credentials``: for a cluster secured with mutual TLS, the cluster CA and a certificate it signed."""
+        self._channel = (grpc.aio.insecure_channel(address) if credentials is None
+                         else grpc.aio.secure_channel(address, credentials))
 
     async def status(self, timeout: float = 5.0) -> ClusterStatus:
         resp = await pb_grpc.RaftAdminStub(self._channel).Status(pb.StatusRequest(), timeout=timeout)

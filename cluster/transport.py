@@ -7,6 +7,10 @@ stream per pair, the node with the smaller id dials; the other dials only while 
 up (it knows a node added later only once that node has said hello), and hangs up its own stream when one arrives.
 Dialling retries with exponential backoff. The first frame of a stream is a ``Hello`` naming the sender, its cluster
 and its advertised address, so a node learns the address of a peer that joined after it started.
+
+With ``credentials`` (mutual TLS, see broker/tls.py) every channel to a peer presents this node's certificate and
+accepts only a peer certificate from the cluster CA; a peer whose handshake fails is logged as a warning once per
+streak of failures. A stream whose Hello names another cluster id is refused on both sides and logged.
 """
 
 from __future__ import annotations
@@ -125,8 +129,10 @@ class PeerTransport:
 
     def __init__(self, node_id: str, cluster_id: str, address: str, peers: dict[str, str],
                  on_messages: Callable[[list[Message]], None], *, queue_limit: int = 8192,
-                 backoff_s: tuple[float, float] = (0.05, 2.0)) -> None:
+                 backoff_s: tuple[float, float] = (0.05, 2.0),
+                 credentials: grpc.ChannelCredentials | None = None) -> None:
         self.node_id = node_id
+        self._credentials = credentials
         self.cluster_id = cluster_id
         self.address = address
         self._on_messages = on_messages
@@ -215,7 +221,10 @@ class PeerTransport:
         cached = self._channels.get(node_id)
         if cached is not None and cached[0] == address:
             return cached[1]
-        channel = grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
+        if self._credentials is None:
+            channel = grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
+        else:
+            channel = grpc.aio.secure_channel(address, self._credentials, options=CHANNEL_OPTIONS)
         self._channels[node_id] = (address, channel)
         return channel
 
@@ -260,6 +269,7 @@ class PeerTransport:
 
     async def _dial_loop(self, peer: _Peer) -> None:
         delay = self._backoff[0]
+        tls_warned = False
         while self._running and self._peers.get(peer.id) is peer:
             await peer.address_known.wait()
             if self._defers_to(peer) and peer.inbound:
@@ -280,6 +290,7 @@ class PeerTransport:
                         got_reply = True
                         peer.connected = True
                         delay = self._backoff[0]
+                        tls_warned = False
                         if frame.HasField("hello") and frame.hello.cluster_id != self.cluster_id:
                             log.error("peer %s belongs to cluster %r, not %r", peer.id, frame.hello.cluster_id,
                                       self.cluster_id)
@@ -291,6 +302,11 @@ class PeerTransport:
             except grpc.aio.AioRpcError as exc:
                 if exc.code() != grpc.StatusCode.CANCELLED:
                     log.debug("stream to %s ended: %s", peer.id, exc.code())
+                tls_failure = _tls_failure(exc)
+                if tls_failure and not tls_warned:
+                    log.warning("event=peer-tls-refused peer=%s address=%s detail=%r", peer.id, peer.address,
+                                tls_failure)
+                tls_warned = tls_failure is not None
             finally:
                 st.closed = True
                 peer.connected = False
@@ -323,6 +339,8 @@ class PeerTransport:
         hello = first.hello
         if hello.cluster_id != self.cluster_id or not hello.node_id or hello.node_id == self.node_id:
             self.rejected_streams += 1
+            log.warning("event=peer-refused node=%r cluster=%r reason=%s", hello.node_id, hello.cluster_id,
+                        "cluster id" if hello.cluster_id != self.cluster_id else "node id")
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION,
                                 f"node {self.node_id} of cluster {self.cluster_id!r} refuses {hello.node_id!r} of "
                                 f"cluster {hello.cluster_id!r}")
@@ -366,6 +384,16 @@ class PeerTransport:
         finally:
             st.closed = True
             peer.data.set()
+
+
+def _tls_failure(exc: grpc.aio.AioRpcError) -> str | None:
+    """The handshake error of a call that failed because TLS refused the peer (or the peer refused us)."""
+    details = exc.details() or ""
+    lowered = details.lower()
+    if exc.code() == grpc.StatusCode.UNAVAILABLE and ("handshake" in lowered or "certificate" in lowered
+                                                       or "ssl" in lowered or "tls" in lowered):
+        return details
+    return None
 
 
 class TransportServicer:

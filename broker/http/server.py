@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 from collections.abc import Mapping
 
 from broker.http.protocol import HttpProtocol, ServerState
@@ -20,6 +21,7 @@ logger = logging.getLogger(__name__)
 CANCEL_WAIT_SECONDS = 1.0  # how long stop() waits for cancelled handlers to unwind before giving up on them
 # As nginx: longer than SDK pools keep idle sockets, short enough that vanished clients do not pile up.
 DEFAULT_IDLE_TIMEOUT = 75.0
+TLS_HANDSHAKE_TIMEOUT = 10.0  # a client that opens a TLS connection and stalls the handshake is dropped
 
 
 class HttpServer:
@@ -27,13 +29,15 @@ class HttpServer:
 
     def __init__(self, handler: HttpHandler, host: str, port: int, *, max_body_bytes: int = 2_200_000,
                  routes: Mapping[tuple[str, str], HttpHandler] | None = None,
-                 idle_timeout: float | None = DEFAULT_IDLE_TIMEOUT) -> None:
+                 idle_timeout: float | None = DEFAULT_IDLE_TIMEOUT,
+                 ssl_context: ssl.SSLContext | None = None) -> None:
         """``idle_timeout``: a connection silent (no request running, no bytes) this long is closed within twice
-        this long; ``None`` keeps idle connections forever."""
+        this long; ``None`` keeps idle connections forever. ``ssl_context``: serve HTTPS (broker/tls.py)."""
         self._state = ServerState(handler, routes, max_body_bytes)
         self._host = host
         self._port = port
         self._idle_timeout = idle_timeout
+        self._ssl = ssl_context
         self._server: asyncio.Server | None = None
         self._sweeper: asyncio.Task[None] | None = None
 
@@ -41,6 +45,11 @@ class HttpServer:
     def host(self) -> str:
         """The bound address (after ``start``), e.g. ``127.0.0.1``."""
         return self._host
+
+    @property
+    def scheme(self) -> str:
+        """``https`` when serving TLS, else ``http``."""
+        return "https" if self._ssl is not None else "http"
 
     @property
     def port(self) -> int:
@@ -53,8 +62,10 @@ class HttpServer:
             raise RuntimeError("HttpServer already started")
         loop = asyncio.get_running_loop()
         state = self._state
+        handshake_timeout = None if self._ssl is None else TLS_HANDSHAKE_TIMEOUT  # only allowed with ssl
         self._server = await loop.create_server(lambda: HttpProtocol(state), self._host, self._port,
-                                                reuse_address=True, backlog=1024)
+                                                reuse_address=True, backlog=1024, ssl=self._ssl,
+                                                ssl_handshake_timeout=handshake_timeout)
         # With a host name resolving to several addresses and port 0, each socket gets its own port: we report the
         # first. Bind to a literal address when the port matters.
         sockname = self._server.sockets[0].getsockname()
