@@ -16,7 +16,7 @@ from grpc_tools import protoc
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = ("proto/broker/v1/errors.proto", "proto/broker/v1/queues.proto", "proto/broker/v1/admin.proto",
            "proto/broker/v1/streams.proto",
-           "proto/broker/v1/topics.proto")
+           "proto/broker/v1/topics.proto", "proto/broker/v1/groups.proto")
 STUB_HEADER = "# mypy: ignore-errors\n"
 
 
