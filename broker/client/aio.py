@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import grpc
 
 from broker.client.consumer import Consumer
+from broker.client.credentials import Credentials, interceptors
 from broker.client.errors import RaftMQError
 from broker.client.producer import Producer
 from broker.client.streams import AsyncStreams
@@ -34,7 +35,9 @@ class AsyncClient:
     """``AsyncClient(["127.0.0.1:7000", "127.0.0.1:7001"])``; use as ``async with`` or call ``close()``."""
 
     def __init__(self, addresses: str | Sequence[str], *, retries: int = 8, backoff_s: float = 0.05,
-                 max_backoff_s: float = 2.0, timeout_s: float = 60.0) -> None:
+                 max_backoff_s: float = 2.0, timeout_s: float = 60.0,
+                 credentials: Credentials | tuple[str, str] | None = None) -> None:
+        """``credentials``: an access key and secret (else the AWS_* environment variables) to sign every call."""
         self.addresses = [addresses] if isinstance(addresses, str) else list(addresses)
         if not self.addresses:
             raise ValueError("at least one node address is needed")
@@ -42,6 +45,7 @@ class AsyncClient:
         self.backoff_s = backoff_s
         self.max_backoff_s = max_backoff_s
         self.timeout_s = timeout_s
+        self.credentials = Credentials.resolve(credentials)
         self._index = 0
         self._channels: dict[str, grpc.aio.Channel] = {}
         self.streams = AsyncStreams(self)
@@ -65,7 +69,8 @@ class AsyncClient:
         address = self.addresses[self._index % len(self.addresses)]
         channel = self._channels.get(address)
         if channel is None:
-            channel = self._channels[address] = grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
+            channel = self._channels[address] = grpc.aio.insecure_channel(
+                address, options=CHANNEL_OPTIONS, interceptors=interceptors(self.credentials))
         stub = queues_grpc.QueuesStub(channel)
         stub.channel = channel  # other services' stubs are built on the same channel
         return stub

@@ -34,6 +34,12 @@ _BY_CODE = {
     "ServiceUnavailable": grpc.StatusCode.UNAVAILABLE,
     "NotLeader": grpc.StatusCode.UNAVAILABLE,
     "ClusterAdminFailed": grpc.StatusCode.FAILED_PRECONDITION,
+    # Authentication (broker.auth.grpc_auth): the HTTP APIs' codes, under gRPC's status for "who are you?".
+    "MissingAuthenticationToken": grpc.StatusCode.UNAUTHENTICATED,
+    "InvalidClientTokenId": grpc.StatusCode.UNAUTHENTICATED,
+    "SignatureDoesNotMatch": grpc.StatusCode.UNAUTHENTICATED,
+    "IncompleteSignature": grpc.StatusCode.UNAUTHENTICATED,
+    "RequestExpired": grpc.StatusCode.UNAUTHENTICATED,
 }
 _RETRYABLE = frozenset({"ServiceUnavailable", "NotLeader", "RequestThrottled",
                         "ProvisionedThroughputExceededException"})
