@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -39,6 +39,34 @@ COMMIT_BATCH = Histogram(
     registry=REGISTRY,
     buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
 )
+
+# Abuse limits (broker.http.limits, broker.auth.ratelimit): what was refused or cut off, and why.
+REJECTED_REQUESTS = Counter(
+    "raftmq_rejected_requests",
+    "Requests and connections refused by an abuse limit, by reason (body_too_large, headers_too_large, "
+    "too_many_headers, url_too_long, connection_limit, header_timeout, body_timeout, rate_limit)",
+    ["reason"],
+    registry=REGISTRY,
+)
+HTTP_IDLE_CLOSED = Counter(
+    "raftmq_http_idle_closed",
+    "Keep-alive connections closed after the idle timeout",
+    registry=REGISTRY,
+)
+HTTP_CONNECTIONS = Gauge(
+    "raftmq_http_connections",
+    "Open HTTP connections",
+    registry=REGISTRY,
+)
+_rejected: dict[str, Counter] = {}
+
+
+def count_rejected(reason: str) -> None:
+    """One refusal by an abuse limit (label children cached: refusals can come in floods)."""
+    child = _rejected.get(reason)
+    if child is None:
+        child = _rejected[reason] = REJECTED_REQUESTS.labels(reason)
+    child.inc()
 
 
 _children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}

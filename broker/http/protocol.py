@@ -12,7 +12,13 @@ A connection's life::
        │                                                                half-received at stop), then close
        ├──(malformed, too large)──> the error is queued after earlier answers, then a lingering close (write EOF,
        │                            discard input for a moment so the client reads the error instead of a reset)
-       └──(nothing running, no byte for an idle period)──> closed by the server's idle sweep
+       ├──(nothing running, no byte for an idle period)──> closed by the server's idle sweep
+       └──(head or body too slow, idle keep-alive: HttpLimits)──> 408 and a lingering close / closed silently
+
+Abuse limits (``HttpLimits``): body caps per service checked on the head (Content-Length) and as chunks arrive,
+never after buffering; header count and size (431); a connection cap (503 and close); and timeouts checked by one
+sweep over all connections per ``sweep_period`` (timestamps on the hot path, no timer per request). The timeouts run
+only while the server waits for the client, never while a handler runs or answers are owed.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from typing import cast
 
 import httptools
 
+from broker.http.limits import HttpLimits, limit_response
 from broker.http.types import HttpHandler, HttpRequest, HttpResponse
 from broker.http.wire import (
     CONNECTION_CLOSE,
@@ -38,12 +45,11 @@ from broker.http.wire import (
     error_response,
     new_request_id,
 )
+from broker.metrics import HTTP_CONNECTIONS, HTTP_IDLE_CLOSED, count_rejected
 
 logger = logging.getLogger(__name__)
 access_logger = logging.getLogger("broker.http.access")
 
-MAX_URL_BYTES = 64 * 1024
-MAX_HEADER_BYTES = 64 * 1024
 MAX_PIPELINE = 16  # parsed, unanswered requests per connection before we stop reading from it
 LINGER_SECONDS = 1.0
 MAX_CACHED_HEADER_NAMES = 512
@@ -71,22 +77,66 @@ class _Stop(Exception):
 class ServerState:
     """What every connection of one server shares: the handlers, the limits and the set of live connections."""
 
-    __slots__ = ("connections", "default_handler", "drained", "draining", "max_body_bytes", "routes")
+    __slots__ = ("_sweep", "connections", "default_handler", "drained", "draining", "limits", "max_body_bytes",
+                 "routes")
 
     def __init__(self, handler: HttpHandler, routes: Mapping[tuple[str, str], HttpHandler] | None,
-                 max_body_bytes: int) -> None:
+                 max_body_bytes: int, limits: HttpLimits | None = None) -> None:
+        """``limits``: None keeps the one ``max_body_bytes`` cap and no timers (``HttpLimits.legacy``)."""
         self.default_handler = handler
         self.routes = dict(routes) if routes else None
-        self.max_body_bytes = max_body_bytes
+        self.limits = limits if limits is not None else HttpLimits.legacy(max_body_bytes)
+        self.max_body_bytes = self.limits.largest_body
         self.connections: set[HttpProtocol] = set()
         self.draining = False
         self.drained = asyncio.Event()
+        self._sweep: asyncio.TimerHandle | None = None
+
+    def admit(self, conn: HttpProtocol) -> bool:
+        """Count a new connection in; False when the connection cap is reached (the caller refuses it)."""
+        cap = self.limits.max_connections
+        if cap is not None and len(self.connections) >= cap:
+            count_rejected("connection_limit")
+            return False
+        self.connections.add(conn)
+        HTTP_CONNECTIONS.inc()
+        if self._sweep is None and self.limits.timed:
+            self._schedule_sweep()
+        return True
 
     def release(self, conn: HttpProtocol) -> None:
         """Forget a connection whose socket is gone and whose handler (if any) has finished."""
-        self.connections.discard(conn)
+        if conn in self.connections:
+            self.connections.discard(conn)
+            HTTP_CONNECTIONS.dec()
+        if not self.connections and self._sweep is not None:
+            self._sweep.cancel()
+            self._sweep = None
         if self.draining and not self.connections:
             self.drained.set()
+
+    def _schedule_sweep(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._sweep = loop.call_later(self.limits.sweep_period, self.sweep_timeouts)
+
+    def sweep_timeouts(self, now: float | None = None) -> int:
+        """Apply the timeouts to every connection (runs every ``sweep_period`` while any is open); returns how many
+        connections it closed."""
+        self._sweep = None
+        if now is None:
+            now = asyncio.get_running_loop().time()
+        closed = 0
+        for conn in list(self.connections):
+            reason = conn.check_timeouts(now)
+            if reason is not None:
+                closed += 1
+                if reason == "idle_timeout":
+                    HTTP_IDLE_CLOSED.inc()
+                else:
+                    count_rejected(reason)
+        if self.connections and self.limits.timed:
+            self._schedule_sweep()
+        return closed
 
     def begin_drain(self) -> None:
         """Stop taking requests: idle connections close now, busy ones after the requests they already hold."""
@@ -147,6 +197,13 @@ class HttpProtocol(asyncio.Protocol):
         self._linger: asyncio.TimerHandle | None = None
         self._reads = 0  # data_received calls, for the idle sweep
         self._reads_seen = -1  # _reads at the previous idle sweep
+        # Abuse limits: this request's body cap and header count, and loop times for the timeouts.
+        self._body_cap = state.max_body_bytes
+        self._header_count = 0
+        self._requests = 0  # requests begun on this connection
+        self._free_since = self._loop.time()  # when the server last started waiting for the client
+        self._begun_at = 0.0  # first byte of the current request
+        self._head_done_at = 0.0  # end of the current request's head; 0.0 while it is incomplete
 
     # -- asyncio.Protocol -------------------------------------------------------------------------------------
 
@@ -160,7 +217,8 @@ class HttpProtocol(asyncio.Protocol):
             self._done = True
             transport.close()
             return
-        self._state.connections.add(self)
+        if not self._state.admit(self):
+            self._refuse()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._lost = True
@@ -219,19 +277,31 @@ class HttpProtocol(asyncio.Protocol):
         self._url = b""
         self._headers = {}
         self._head_bytes = 0
+        self._header_count = 0
         self._body = []
         self._body_bytes = 0
         self._expect_continue = False
+        self._requests += 1
+        self._begun_at = self._loop.time()
+        self._head_done_at = 0.0
 
     def on_url(self, url: bytes) -> None:
         self._url += url
-        if len(self._url) > MAX_URL_BYTES:
-            raise _Reject(error_response(414, "RequestURITooLong", "Request URI too long."))
+        if len(self._url) > self._state.limits.max_url_bytes:
+            count_rejected("url_too_long")
+            raise _Reject(self._limit_error(414, "RequestURITooLong", "Request URI too long."))
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._head_bytes += len(name) + len(value)
-        if self._head_bytes > MAX_HEADER_BYTES:
-            raise _Reject(error_response(431, "RequestHeaderFieldsTooLarge", "Request header fields too large."))
+        self._header_count += 1
+        limits = self._state.limits
+        if self._head_bytes > limits.max_header_bytes:
+            count_rejected("headers_too_large")
+            raise _Reject(self._limit_error(431, "RequestHeaderFieldsTooLarge", "Request header fields too large."))
+        if limits.max_headers is not None and self._header_count > limits.max_headers:
+            count_rejected("too_many_headers")
+            raise _Reject(self._limit_error(431, "RequestHeaderFieldsTooLarge",
+                                            f"More than {limits.max_headers} request header fields."))
         key = _header_names.get(name)
         if key is None:
             # latin-1 never fails and round-trips the exact bytes (signature checks need them).
@@ -244,13 +314,15 @@ class HttpProtocol(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         headers = self._headers
+        self._head_done_at = self._loop.time()
+        self._body_cap = self._state.limits.body_cap(headers)
         length = headers.get("content-length")
         if length is not None:
             try:
                 size = int(length)
             except ValueError:
                 raise _Reject(error_response(400, "BadRequest", "Invalid Content-Length.")) from None
-            if size > self._state.max_body_bytes:
+            if size > self._body_cap:
                 raise _Reject(self._too_large())
         if self._parser.should_upgrade() and ((length is not None and length != "0")
                                               or "transfer-encoding" in headers):
@@ -264,7 +336,7 @@ class HttpProtocol(asyncio.Protocol):
 
     def on_body(self, body: bytes) -> None:
         self._body_bytes += len(body)
-        if self._body_bytes > self._state.max_body_bytes:
+        if self._body_bytes > self._body_cap:
             raise _Reject(self._too_large())
         self._body.append(body)
 
@@ -351,6 +423,7 @@ class HttpProtocol(asyncio.Protocol):
                                     response.status, (time.perf_counter() - started) * 1e6)
         finally:
             self._task = None
+            self._free_since = self._loop.time()
             if self._lost:
                 self._state.release(self)
             else:
@@ -382,8 +455,51 @@ class HttpProtocol(asyncio.Protocol):
             self._transport.write(data)
 
     def _too_large(self) -> HttpResponse:
-        return error_response(413, "RequestEntityTooLarge",
-                              f"Request body larger than {self._state.max_body_bytes} bytes.")
+        count_rejected("body_too_large")
+        return self._limit_error(413, "RequestEntityTooLarge", f"Request body larger than {self._body_cap} bytes.")
+
+    def _limit_error(self, status: int, code: str, message: str) -> HttpResponse:
+        """A refusal worded in the protocol of the request (as far as its head has arrived)."""
+        url = self._url
+        query = url.partition(b"?")[2].decode("latin-1") if b"?" in url else ""
+        method = self._parser.get_method().decode("latin-1") if self._in_message else ""
+        return limit_response(status, code, message, self._headers, query, method)
+
+    def _refuse(self) -> None:
+        """Over the connection cap: answer 503 at once (retryable for SDKs) and close without reading a request."""
+        self._parsing = False
+        self._closing = True
+        response = limit_response(503, "ServiceUnavailable", "Too many connections; retry later.", {})
+        self._write(encode_response(response, "", CONNECTION_CLOSE, head=False))
+        self._linger_close()
+
+    def check_timeouts(self, now: float) -> str | None:
+        """Close the connection if the client has kept the server waiting too long; returns the reason."""
+        if self._done or self._task is not None or self._queue or self._read_paused:
+            return None  # busy (a long poll, a stream) or owed answers: nothing is expected from the client
+        limits = self._state.limits
+        if self._in_message:
+            if self._head_done_at == 0.0:
+                timeout = limits.header_timeout
+                start = self._free_since if self._requests == 1 else max(self._begun_at, self._free_since)
+                if timeout is not None and now - start > timeout:
+                    self._fail(self._limit_error(408, "RequestTimeout", "Request header not received in time."))
+                    return "header_timeout"
+            else:
+                timeout = limits.body_timeout
+                start = max(self._head_done_at, self._free_since)
+                if timeout is not None and now - start > timeout + self._body_bytes / limits.min_body_rate:
+                    self._fail(self._limit_error(408, "RequestTimeout", "Request body not received in time."))
+                    return "body_timeout"
+            return None
+        if self._requests == 0:
+            timeout, reason = limits.header_timeout, "header_timeout"  # connected, and never said a word
+        else:
+            timeout, reason = limits.idle_timeout, "idle_timeout"
+        if timeout is not None and now - self._free_since > timeout:
+            self._close()
+            return reason
+        return None
 
     def _fail(self, response: HttpResponse) -> None:
         """Queue a final error after the answers already owed; nothing more is read from this connection."""
