@@ -27,10 +27,12 @@ from broker.http.routes import operational_routes
 from broker.http.server import HttpServer
 from broker.kinesis.config import KinesisConfig
 from broker.kinesis.front import SubscribeFront
+from broker.kinesis.group_service import StreamGroupService
 from broker.kinesis.service import KinesisService
 from broker.model.kinesis_model import KinesisModel
 from broker.model.sns_model import SnsModel
 from broker.model.sqs_model import SqsModel
+from broker.model.stream_groups import StreamGroupsModel
 from broker.notify import Notifier
 from broker.replication import ClientFacingReplicator
 from broker.sns.delivery import DeliveryWorker
@@ -69,6 +71,7 @@ class BrokerApp:
         self._maintenance_stop = asyncio.Event()
         self._maintenance: asyncio.Task[None] | None = None
         self._sns_delivery: asyncio.Task[None] | None = None
+        self._groups_expiry: asyncio.Task[None] | None = None
         self._sqs: SqsService | None = None
         self._serving = False
 
@@ -85,7 +88,8 @@ class BrokerApp:
         model = SqsModel()
         kinesis_model = KinesisModel()
         sns_model = SnsModel(model)
-        state_machine = BrokerStateMachine(model, self._notifier, kinesis_model, sns_model)
+        groups_model = StreamGroupsModel(kinesis_model)
+        state_machine = BrokerStateMachine(model, self._notifier, kinesis_model, sns_model, groups_model)
         registrations = []
         if config.peers:
             raft = RaftReplicator(self._store, state_machine, self._raft_settings(), on_commit=_observe_commit)
@@ -112,6 +116,8 @@ class BrokerApp:
                                  KinesisConfig.from_env(config.account_id, config.region), is_leader=is_leader)
         api.bind(kinesis=kinesis)
         kinesis.start()  # its maintenance task ends when the notifier closes at shutdown
+        groups = StreamGroupService(groups_model, client_replicator, is_leader=is_leader)
+        api.bind(groups=groups)
         sns_keys = SigningKeys(sns_model, client_replicator)
         sns_worker = DeliveryWorker(sns_model, client_replicator, sns_keys.signer, is_leader)
         sns = SnsService(sns_model, client_replicator, sns_keys, config.account_id, config.region,
@@ -131,6 +137,8 @@ class BrokerApp:
             sqs.run_maintenance(self._maintenance_stop), name="sqs-maintenance")
         self._sns_delivery = asyncio.get_running_loop().create_task(
             sns_worker.run(self._maintenance_stop), name="sns-delivery")
+        self._groups_expiry = asyncio.get_running_loop().create_task(
+            groups.run_maintenance(self._maintenance_stop), name="stream-groups-expiry")
         self._sqs = sqs
         self._serving = True
         log.info("event=started endpoint=%s grpc=%s:%d data_dir=%s node=%s cluster=%s", self.endpoint,
@@ -209,6 +217,8 @@ class BrokerApp:
             await asyncio.gather(self._maintenance, return_exceptions=True)
         if self._sns_delivery is not None:
             await asyncio.gather(self._sns_delivery, return_exceptions=True)
+        if self._groups_expiry is not None:
+            await asyncio.gather(self._groups_expiry, return_exceptions=True)
         # The replicator stops before gRPC so that a leader can hand over to a peer over the still-open streams.
         if self._replicator is not None:
             try:
