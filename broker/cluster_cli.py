@@ -12,12 +12,20 @@ import subprocess
 import sys
 import tempfile
 
+import grpc
+
+from broker.certs import create_ca, issue
+from broker.tls import channel_credentials
 from cluster.forwarding import AdminClient
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     admin = commands.add_parser("cluster", help="inspect or change a running cluster (talks to any node)")
     admin.add_argument("--endpoint", default="127.0.0.1:50051", help="gRPC HOST:PORT of any node")
+    admin.add_argument("--ca", default=None, metavar="FILE",
+                       help="cluster CA: talk mutual TLS to the node's cluster port (with --cert/--key)")
+    admin.add_argument("--cert", default=None, metavar="FILE", help="a certificate signed by the cluster CA")
+    admin.add_argument("--key", default=None, metavar="FILE", help="private key of --cert")
     actions = admin.add_subparsers(dest="action", required=True)
     actions.add_parser("status", help="leader, term, commit/applied index and lag per node (JSON)")
     add = actions.add_parser("add-node", help="add a node: it joins as a learner, catches up, becomes a voter")
@@ -32,10 +40,25 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
     dev.add_argument("--nodes", type=int, default=3, choices=[1, 3, 5])
     dev.add_argument("--data-dir", default=None, help="parent directory of the nodes' data (default: a temp dir)")
     dev.add_argument("--host", default="127.0.0.1")
+    dev.add_argument("--tls", action="store_true",
+                     help="make a development CA under the data dir and run HTTPS, gRPC over TLS and mutual TLS "
+                          "between the nodes")
+
+
+def _admin_credentials(args: argparse.Namespace) -> grpc.ChannelCredentials | None:
+    if args.ca is None and args.cert is None and args.key is None:
+        return None
+    if args.ca is None or args.cert is None or args.key is None:
+        raise ValueError("--ca, --cert and --key go together (the cluster port requires a client certificate)")
+    return channel_credentials(args.ca, args.cert, args.key)
 
 
 async def _admin(args: argparse.Namespace) -> int:
-    client = AdminClient(args.endpoint)
+    try:
+        client = AdminClient(args.endpoint, _admin_credentials(args))
+    except ValueError as exc:
+        print(f"raftmq cluster {args.action}: {exc}", file=sys.stderr)
+        return 1
     try:
         if args.action == "status":
             status = await client.status()
@@ -74,6 +97,15 @@ def _free_ports(host: str, count: int) -> list[int]:
             s.close()
 
 
+def _dev_pki(tls_dir: str, ids: list[str], host: str) -> None:
+    """A development CA, one certificate per node (server and peer) and one for the admin CLI."""
+    create_ca(tls_dir)
+    hosts = list(dict.fromkeys([host, "localhost"]))
+    for node in ids:
+        issue(tls_dir, node, hosts)
+    issue(tls_dir, "admin", [])
+
+
 def run_dev_cluster(args: argparse.Namespace) -> int:
     """Start N ``raftmq serve`` processes, print every node's endpoints, stop them all on Ctrl-C/SIGTERM."""
     base = args.data_dir or tempfile.mkdtemp(prefix="raftmq-dev-cluster-")
@@ -81,10 +113,17 @@ def run_dev_cluster(args: argparse.Namespace) -> int:
     http_ports, grpc_ports = ports[: args.nodes], ports[args.nodes:]
     ids = [f"n{i + 1}" for i in range(args.nodes)]
     peers = ",".join(f"{node}={args.host}:{port}" for node, port in zip(ids, grpc_ports, strict=True))
+    tls_dir = os.path.join(base, "tls")
+    if args.tls:
+        _dev_pki(tls_dir, ids, args.host)
     procs: list[subprocess.Popen[str]] = []
     for node, http_port in zip(ids, http_ports, strict=True):
         cmd = [sys.executable, "-m", "broker.cli", "serve", "--node-id", node, "--peers", peers,
                "--host", args.host, "--port", str(http_port), "--data-dir", os.path.join(base, node)]
+        if args.tls:
+            cert, key = os.path.join(tls_dir, f"{node}.pem"), os.path.join(tls_dir, f"{node}.key")
+            cmd += ["--tls-cert", cert, "--tls-key", key, "--cluster-ca", os.path.join(tls_dir, "ca.pem"),
+                    "--node-cert", cert, "--node-key", key, "--grpc-port", "0"]
         procs.append(subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True))
     try:
         for proc in procs:
@@ -95,6 +134,9 @@ def run_dev_cluster(args: argparse.Namespace) -> int:
             print(line, flush=True)
         print(f"RaftMQ dev cluster: {args.nodes} nodes, peers={peers}, data under {base}; Ctrl-C stops it",
               flush=True)
+        if args.tls:
+            print(f"RaftMQ dev cluster TLS: ca={tls_dir}/ca.pem admin-cert={tls_dir}/admin.pem "
+                  f"admin-key={tls_dir}/admin.key", flush=True)
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
         signal.sigwait({signal.SIGINT, signal.SIGTERM})
         return 0
