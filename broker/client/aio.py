@@ -21,6 +21,7 @@ from broker.client.errors import RaftMQError
 from broker.client.producer import Producer
 from broker.client.streams import AsyncStreams
 from broker.client.topics import AsyncTopics
+from broker.tls import channel_credentials
 from proto.broker.v1 import admin_pb2 as admin_pb
 from proto.broker.v1 import queues_pb2 as pb
 
@@ -36,8 +37,12 @@ class AsyncClient:
 
     def __init__(self, addresses: str | Sequence[str], *, retries: int = 8, backoff_s: float = 0.05,
                  max_backoff_s: float = 2.0, timeout_s: float = 60.0,
-                 credentials: Credentials | tuple[str, str] | None = None) -> None:
-        """``credentials``: an access key and secret (else the AWS_* environment variables) to sign every call."""
+                 credentials: Credentials | tuple[str, str] | None = None, tls: bool = False,
+                 tls_ca_file: str | None = None, tls_cert_file: str | None = None,
+                 tls_key_file: str | None = None) -> None:
+        """``credentials``: an access key and secret (else the AWS_* environment variables) to sign every call.
+        ``tls`` (implied by ``tls_ca_file``): connect over TLS, trusting ``tls_ca_file`` or else the system roots;
+        ``tls_cert_file``/``tls_key_file``: a client certificate (a cluster port, which requires one)."""
         self.addresses = [addresses] if isinstance(addresses, str) else list(addresses)
         if not self.addresses:
             raise ValueError("at least one node address is needed")
@@ -46,6 +51,8 @@ class AsyncClient:
         self.max_backoff_s = max_backoff_s
         self.timeout_s = timeout_s
         self.credentials = Credentials.resolve(credentials)
+        self._tls = (channel_credentials(tls_ca_file, tls_cert_file, tls_key_file)
+                     if tls or tls_ca_file or tls_cert_file else None)
         self._index = 0
         self._channels: dict[str, grpc.aio.Channel] = {}
         self.streams = AsyncStreams(self)
@@ -69,8 +76,11 @@ class AsyncClient:
         address = self.addresses[self._index % len(self.addresses)]
         channel = self._channels.get(address)
         if channel is None:
-            channel = self._channels[address] = grpc.aio.insecure_channel(
-                address, options=CHANNEL_OPTIONS, interceptors=interceptors(self.credentials))
+            channel = self._channels[address] = (
+                grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS,
+                                          interceptors=interceptors(self.credentials)) if self._tls is None
+                else grpc.aio.secure_channel(address, self._tls, options=CHANNEL_OPTIONS,
+                                             interceptors=interceptors(self.credentials)))
         stub = queues_grpc.QueuesStub(channel)
         stub.channel = channel  # other services' stubs are built on the same channel
         return stub
