@@ -34,6 +34,7 @@ from broker.kinesis.records import first_at_or_after, read_records
 from broker.kinesis.sealing import RecordSealer
 from broker.kinesis.subscriptions import FanOut, Subscription
 from broker.kinesis.throttle import ShardThrottle
+from broker.kms.sealer import KINESIS_MANAGED, Sealer
 from broker.model import errors
 from broker.model.commands import Command
 from broker.model.kinesis_commands import (
@@ -98,7 +99,8 @@ class KinesisService:
     name = "kinesis"
 
     def __init__(self, model: KinesisModel, replicator: Replicator, reader: TableReader, notifier: Notifier,
-                 config: KinesisConfig | None = None, *, is_leader: Callable[[], bool] = lambda: True) -> None:
+                 config: KinesisConfig | None = None, *, is_leader: Callable[[], bool] = lambda: True,
+                 sealer: Sealer | None = None) -> None:
         self._model = model
         self._is_leader = is_leader  # only the leader proposes maintenance; followers would propose the same
         self._rep = replicator
@@ -107,7 +109,8 @@ class KinesisService:
         self._config = config or KinesisConfig()
         self._throttle = ShardThrottle(self._config.throughput_limits)
         self._maintenance: asyncio.Task[None] | None = None
-        self._sealer_cache: RecordSealer | None = None
+        # ``sealer``: the node's broker.kms sealer (key file + managed roots); alone, only alias/aws/kinesis.
+        self._records = RecordSealer(sealer or Sealer(roots={KINESIS_MANAGED: lambda: model.iterator_key}))
         self._fanout = FanOut(model, replicator, reader, notifier, self._config, self.unsealer)
         self._ops: dict[str, Handler] = {
             "CreateStream": self.create_stream, "DeleteStream": self.delete_stream,
@@ -312,6 +315,7 @@ class KinesisService:
         account, name = self._target(params, ctx)
         if params["EncryptionType"] != "KMS":
             raise InvalidArgumentException("EncryptionType must be KMS to start stream encryption.")
+        self._records.check(params["KeyId"])  # KMSNotFoundException / KMSDisabledException, as AWS answers
         await self._propose(SetEncryption(account, name, "KMS", params["KeyId"], self._config.status_delay_ms))
         return {}
 
@@ -427,22 +431,16 @@ class KinesisService:
         hash_key = partition_hash(key) if explicit is None else parse_hash_key(explicit, "ExplicitHashKey")
         return PutEntry(key, hash_key, data)
 
-    def _sealer(self) -> RecordSealer:
-        if self._sealer_cache is None:
-            key = self._model.iterator_key
-            assert key is not None  # set by the first CreateStream, before any stream exists
-            self._sealer_cache = RecordSealer(key)
-        return self._sealer_cache
-
     def _seal(self, stream: Stream, entry: PutEntry) -> PutEntry:
         """Encrypt the data when the stream has encryption on (checked again for every call, as AWS does)."""
         if stream.encryption != "KMS":
             return entry
-        return entry._replace(data=self._sealer().seal(stream.stream_id, entry.data), sealed=True)
+        data = self._records.seal(stream.stream_id, entry.data, stream.key_id or KINESIS_MANAGED)
+        return entry._replace(data=data, sealed=True)
 
     def unsealer(self, stream_id: int) -> Callable[[bytes], bytes]:
         """Opens records of one stream stored encrypted (for readers of the records table)."""
-        return lambda sealed: self._sealer().open(stream_id, sealed)
+        return lambda sealed: self._records.open(stream_id, sealed)
 
     async def _writable(self, account: str, name: str) -> Stream:
         """The stream records go to (for size limits and throttling; the model decides again when applying).
