@@ -30,13 +30,17 @@ class Target:
     access_key: str = "AKIDRAFTMQBENCH00000"
     secret_key: str = "raftmq-bench-secret"  # dummy: the server accepts any credential for now
     alternates: tuple[str, ...] = ()  # more endpoints of the same cluster: connections are spread over all
+    grpc: str = ""  # HOST:PORT of the same server's gRPC API ("" when unknown: gRPC scenarios refuse to run)
+    grpc_alternates: tuple[str, ...] = ()  # the gRPC addresses of the ``alternates``, in the same order
 
     def for_connection(self, index: int) -> Target:
         """The single-endpoint target connection ``index`` uses (round robin over endpoint + alternates)."""
-        if not self.alternates:
+        if not self.alternates and not self.grpc_alternates:
             return self
         endpoints = (self.endpoint, *self.alternates)
-        return replace(self, endpoint=endpoints[index % len(endpoints)], alternates=())
+        grpcs = (self.grpc, *self.grpc_alternates)
+        return replace(self, endpoint=endpoints[index % len(endpoints)], alternates=(),
+                       grpc=grpcs[index % len(grpcs)], grpc_alternates=())
 
     @property
     def host_port(self) -> tuple[str, int]:

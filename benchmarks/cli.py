@@ -66,6 +66,8 @@ def _add_common(p: argparse.ArgumentParser) -> None:
                        help="start N raftmq serve nodes as one cluster on 127.0.0.1; load goes to the leader")
     p.add_argument("--spread", action="store_true",
                    help="with --spawn-cluster: spread the connections over all nodes instead of the leader")
+    p.add_argument("--grpc-target", metavar="HOST:PORT",
+                   help="with --target: the server's gRPC address (needed by the grpc-* scenarios)")
     p.add_argument("--server-pid", type=int, help="pid whose CPU to measure (default: found via /proc)")
     p.add_argument("--server-profile", metavar="OUT", help="with --spawn-server: cProfile the server into OUT")
     p.add_argument("--server-arg", action="append", default=[], help="extra argument for raftmq serve (repeatable)")
@@ -105,6 +107,8 @@ class ServerUnderTest:
     pid: int | None
     alternates: tuple[str, ...] = ()  # more endpoints to spread connections over
     node_pids: tuple[tuple[str, int], ...] = ()  # every node of a spawned cluster
+    grpc: str = ""  # HOST:PORT of the gRPC API of ``endpoint``'s server, when known
+    grpc_alternates: tuple[str, ...] = ()  # the gRPC addresses of ``alternates``
 
 
 @contextlib.contextmanager
@@ -114,34 +118,35 @@ def _server(args: argparse.Namespace) -> Iterator[ServerUnderTest]:
             leader = cluster.leader
             print(f"spawned cluster: peers={cluster.peers}, leader {leader.node_id} at {leader.endpoint} "
                   f"(pid {leader.pid})", file=sys.stderr)
-            others = tuple(n.endpoint for n in cluster.nodes if n is not leader) if args.spread else ()
-            yield ServerUnderTest(leader.endpoint, args.server_pid or leader.pid, others,
-                                  tuple((n.node_id, n.pid) for n in cluster.nodes))
+            others = [n for n in cluster.nodes if n is not leader] if args.spread else []
+            yield ServerUnderTest(leader.endpoint, args.server_pid or leader.pid,
+                                  tuple(n.endpoint for n in others), tuple((n.node_id, n.pid) for n in cluster.nodes),
+                                  leader.grpc, tuple(n.grpc for n in others))
             codes = cluster.stop()
         print(f"cluster stopped with exit codes {codes}", file=sys.stderr)
         return
-    with _single_server(args) as (endpoint, pid):
-        yield ServerUnderTest(endpoint, pid)
+    with _single_server(args) as server:
+        yield server
 
 
 @contextlib.contextmanager
-def _single_server(args: argparse.Namespace) -> Iterator[tuple[str, int | None]]:
-    """Yields (endpoint, pid to measure) once."""
+def _single_server(args: argparse.Namespace) -> Iterator[ServerUnderTest]:
+    """Yields the one server (endpoint, pid to measure, gRPC address when known) once."""
     if args.spawn_server:
         with SpawnedServer(args.server_arg, profile_out=args.server_profile) as srv:
             print(f"spawned: {srv.ready_line}", file=sys.stderr)
-            yield srv.endpoint, args.server_pid or srv.pid
+            yield ServerUnderTest(srv.endpoint, args.server_pid or srv.pid, grpc=srv.grpc)
         print(f"server stopped with exit code {srv.returncode}", file=sys.stderr)
     elif args.spawn_cmd:
         with SpawnedCommand(args.spawn_cmd) as cmd:
             print(f"spawned: {shlex.join(cmd.argv)} (pid {cmd.pid})", file=sys.stderr)
-            yield cmd.endpoint, args.server_pid or cmd.pid
+            yield ServerUnderTest(cmd.endpoint, args.server_pid or cmd.pid, grpc=args.grpc_target or "")
     else:
         pid = args.server_pid
         parts = urlsplit(args.target)
         if pid is None and parts.hostname in _LOCAL_HOSTS and parts.port:
             pid = procstat.find_listening_pid(parts.port)
-        yield args.target, pid
+        yield ServerUnderTest(args.target, pid, grpc=args.grpc_target or "")
 
 
 def where_args(where: str) -> list[str]:
@@ -214,7 +219,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         endpoint = server.endpoint
         if server.pid is None:
             print("server pid unknown: CPU per message will not be reported (use --server-pid)", file=sys.stderr)
-        target = Target(endpoint, args.region, args.access_key, args.secret_key, server.alternates)
+        target = Target(endpoint, args.region, args.access_key, args.secret_key, server.alternates, server.grpc,
+                        server.grpc_alternates)
         config = runner.RunConfig(args.processes, args.connections, args.duration, server.pid,
                                   not args.no_progress, not args.no_uvloop, args.warmup, server.node_pids,
                                   args.rate)
