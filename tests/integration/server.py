@@ -17,13 +17,14 @@ import subprocess
 import sys
 import tempfile
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import IO, ClassVar
 
 READY_RE = re.compile(
-    r"^RaftMQ ready: endpoint=(?P<endpoint>http://(?P<host>[^:\s/]+):(?P<port>\d+)) "
+    r"^RaftMQ ready: endpoint=(?P<endpoint>https?://(?P<host>[^:\s/]+):(?P<port>\d+)) "
     r"grpc=(?P<grpc_host>[^:\s]+):(?P<grpc_port>\d+) data_dir=(?P<data_dir>\S+) node=(?P<node>\S+)$"
 )
 
@@ -61,8 +62,11 @@ class RaftMQServer:
     _live: ClassVar[set[RaftMQServer]] = set()
 
     def __init__(self, data_dir: Path, *, account_id: str | None = None, region: str | None = None,
-                 log_level: str = "warning", ready_timeout: float = 30.0) -> None:
+                 log_level: str = "warning", ready_timeout: float = 30.0,
+                 extra_args: Sequence[str] = ()) -> None:
+        """``extra_args``: more ``raftmq serve`` options (e.g. TLS files)."""
         self.data_dir = data_dir
+        self.extra_args = list(extra_args)
         self.account_id = account_id
         self.region = region
         self.log_level = log_level
@@ -83,7 +87,7 @@ class RaftMQServer:
             argv += ["--account-id", self.account_id]
         if self.region is not None:
             argv += ["--region", self.region]
-        return argv
+        return argv + self.extra_args
 
     def start(self) -> ReadyLine:
         """Spawn the server and block until its ready line, or fail with its stderr."""
