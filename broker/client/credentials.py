@@ -2,7 +2,7 @@
 
 ``Credentials.resolve`` takes what ``AsyncClient(credentials=...)`` was given, or the usual AWS environment
 variables (``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_REGION`` / ``AWS_DEFAULT_REGION``).
-``SigningInterceptor`` adds the token to every call of a channel; a token is computed once per method and second
+``interceptors`` add the token to every call of a channel; a token is computed once per method and second
 (an HMAC of a few dozen bytes under a cached derived key), so signing costs nothing per message.
 """
 
@@ -74,28 +74,32 @@ def _signed(details: grpc.aio.ClientCallDetails, signer: Signer) -> grpc.aio.Cli
                                       credentials=details.credentials, wait_for_ready=details.wait_for_ready)
 
 
-class SigningInterceptor(grpc.aio.UnaryUnaryClientInterceptor,  # type: ignore[misc]
-                         grpc.aio.UnaryStreamClientInterceptor,  # type: ignore[misc]
-                         grpc.aio.StreamUnaryClientInterceptor,  # type: ignore[misc]
-                         grpc.aio.StreamStreamClientInterceptor):  # type: ignore[misc]
-    """Adds the caller's token to every call of the channel it is given to (``interceptors=[...]``)."""
-
+class _Signing:
     def __init__(self, signer: Signer) -> None:
         self._signer = signer
 
+
+# One class per call kind: a channel files each interceptor under the first kind it implements only.
+class _SignUnaryUnary(_Signing, grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[misc]
     async def intercept_unary_unary(self, continuation: Callable[..., Awaitable[Any]],
                                     details: grpc.aio.ClientCallDetails, request: Any) -> Any:
         return await continuation(_signed(details, self._signer), request)
 
+
+class _SignUnaryStream(_Signing, grpc.aio.UnaryStreamClientInterceptor):  # type: ignore[misc]
     async def intercept_unary_stream(self, continuation: Callable[..., Awaitable[Any]],
                                      details: grpc.aio.ClientCallDetails, request: Any) -> Any:
         return await continuation(_signed(details, self._signer), request)
 
+
+class _SignStreamUnary(_Signing, grpc.aio.StreamUnaryClientInterceptor):  # type: ignore[misc]
     async def intercept_stream_unary(self, continuation: Callable[..., Awaitable[Any]],
                                      details: grpc.aio.ClientCallDetails,
                                      request_iterator: AsyncIterable[Any] | Iterable[Any]) -> Any:
         return await continuation(_signed(details, self._signer), request_iterator)
 
+
+class _SignStreamStream(_Signing, grpc.aio.StreamStreamClientInterceptor):  # type: ignore[misc]
     async def intercept_stream_stream(self, continuation: Callable[..., Awaitable[Any]],
                                       details: grpc.aio.ClientCallDetails,
                                       request_iterator: AsyncIterable[Any] | Iterable[Any]) -> Any:
@@ -103,5 +107,8 @@ class SigningInterceptor(grpc.aio.UnaryUnaryClientInterceptor,  # type: ignore[m
 
 
 def interceptors(credentials: Credentials | None) -> list[grpc.aio.ClientInterceptor]:
-    """What a channel needs to sign its calls: nothing without credentials (dev mode)."""
-    return [] if credentials is None else [SigningInterceptor(Signer(credentials))]
+    """What a channel needs to sign every call (one signer, so one cache): nothing without credentials."""
+    if credentials is None:
+        return []
+    signer = Signer(credentials)
+    return [_SignUnaryUnary(signer), _SignUnaryStream(signer), _SignStreamUnary(signer), _SignStreamStream(signer)]
