@@ -27,7 +27,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import cast
 
 import httptools
@@ -77,12 +77,14 @@ class _Stop(Exception):
 class ServerState:
     """What every connection of one server shares: the handlers, the limits and the set of live connections."""
 
-    __slots__ = ("_sweep", "connections", "default_handler", "drained", "draining", "limits", "max_body_bytes",
-                 "routes")
+    __slots__ = ("_sweep", "clock", "connections", "default_handler", "drained", "draining", "limits",
+                 "max_body_bytes", "routes")
 
     def __init__(self, handler: HttpHandler, routes: Mapping[tuple[str, str], HttpHandler] | None,
-                 max_body_bytes: int, limits: HttpLimits | None = None) -> None:
-        """``limits``: None keeps the one ``max_body_bytes`` cap and no timers (``HttpLimits.legacy``)."""
+                 max_body_bytes: int, limits: HttpLimits | None = None,
+                 clock: Callable[[], float] | None = None) -> None:
+        """``limits``: None keeps the one ``max_body_bytes`` cap and no timers (``HttpLimits.legacy``).
+        ``clock``: monotonic seconds for the timeouts (``time.monotonic`` unless a test gives its own)."""
         self.default_handler = handler
         self.routes = dict(routes) if routes else None
         self.limits = limits if limits is not None else HttpLimits.legacy(max_body_bytes)
@@ -91,6 +93,7 @@ class ServerState:
         self.draining = False
         self.drained = asyncio.Event()
         self._sweep: asyncio.TimerHandle | None = None
+        self.clock = clock if clock is not None else time.monotonic
 
     def admit(self, conn: HttpProtocol) -> bool:
         """Count a new connection in; False when the connection cap is reached (the caller refuses it)."""
@@ -124,7 +127,7 @@ class ServerState:
         connections it closed."""
         self._sweep = None
         if now is None:
-            now = asyncio.get_running_loop().time()
+            now = self.clock()
         closed = 0
         for conn in list(self.connections):
             reason = conn.check_timeouts(now)
@@ -201,7 +204,8 @@ class HttpProtocol(asyncio.Protocol):
         self._body_cap = state.max_body_bytes
         self._header_count = 0
         self._requests = 0  # requests begun on this connection
-        self._free_since = self._loop.time()  # when the server last started waiting for the client
+        self._clock = state.clock
+        self._free_since = self._clock()  # when the server last started waiting for the client
         self._begun_at = 0.0  # first byte of the current request
         self._head_done_at = 0.0  # end of the current request's head; 0.0 while it is incomplete
 
@@ -282,7 +286,7 @@ class HttpProtocol(asyncio.Protocol):
         self._body_bytes = 0
         self._expect_continue = False
         self._requests += 1
-        self._begun_at = self._loop.time()
+        self._begun_at = self._clock()
         self._head_done_at = 0.0
 
     def on_url(self, url: bytes) -> None:
@@ -314,7 +318,7 @@ class HttpProtocol(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         headers = self._headers
-        self._head_done_at = self._loop.time()
+        self._head_done_at = self._clock()
         self._body_cap = self._state.limits.body_cap(headers)
         length = headers.get("content-length")
         if length is not None:
@@ -423,7 +427,7 @@ class HttpProtocol(asyncio.Protocol):
                                     response.status, (time.perf_counter() - started) * 1e6)
         finally:
             self._task = None
-            self._free_since = self._loop.time()
+            self._free_since = self._clock()
             if self._lost:
                 self._state.release(self)
             else:
