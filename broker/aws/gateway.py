@@ -88,8 +88,11 @@ class AwsGateway:
     """``HttpHandler`` for all AWS APIs: ``await gateway(request)`` -> ``HttpResponse``."""
 
     def __init__(self, services: Mapping[str, AwsService], account_id: str, default_region: str,
-                 public_endpoint: str | None = None, authenticator: RequestAuthenticator | None = None) -> None:
+                 public_endpoint: str | None = None, authenticator: RequestAuthenticator | None = None,
+                 scheme: str = "http") -> None:
+        """``scheme``: of the URLs built from the request's Host (``https`` on a TLS listener)."""
         self._services = dict(services)
+        self._scheme = scheme
         self._account_id = account_id
         # Who is calling (SigV4) and may they (IAM); dev mode when not given: anyone is the account's root.
         self._auth: RequestAuthenticator = authenticator or DevAuthenticator(account_id)
@@ -218,7 +221,7 @@ class AwsGateway:
         if self._public_endpoint is not None:
             return self._public_endpoint
         host = request.headers.get("host") or "localhost"
-        return f"http://{host}"
+        return f"{self._scheme}://{host}"
 
     def _context(self, request: HttpRequest, request_id: str, protocol: str, scope: Credential | None,
                  identity: Identity, endpoint: str | None = None) -> RequestContext:
