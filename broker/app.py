@@ -125,7 +125,8 @@ class BrokerApp:
         api.bind(sns=sns)
         gateway = SubscribeFront(  # SubscribeToShard answers with an event stream, not one body
             AwsGateway({"sqs": sqs, "sts": StsService(), "kinesis": kinesis, "sns": sns}, config.account_id,
-                       config.region, config.public_endpoint, authenticator=auth),
+                       config.region, config.public_endpoint, authenticator=auth,
+                       scheme="https" if tls.server is not None else "http"),
             kinesis, config.account_id, config.region, authenticator=auth)
         if isinstance(auth, Authenticator):
             auth.set_resource_policies(resource_policy_lookup(model, sns_model))
