@@ -29,6 +29,7 @@ from broker.kinesis.config import KinesisConfig
 from broker.kinesis.front import SubscribeFront
 from broker.kinesis.group_service import StreamGroupService
 from broker.kinesis.service import KinesisService
+from broker.kms.node import load_key_file, node_sealer
 from broker.model.kinesis_model import KinesisModel
 from broker.model.sns_model import SnsModel
 from broker.model.sqs_model import SqsModel
@@ -83,6 +84,7 @@ class BrokerApp:
                                         node_key=config.node_key, clustered=bool(config.peers))
         auth = build_authenticator(config.host, config.credentials_file, config.insecure, config.account_id,
                                    secure_transport=tls.server is not None)
+        keyring = load_key_file(config.kms_keys_file)  # KeyFileError (a ValueError) before anything is opened
         self._lock.acquire()
         self._store = LmdbStore(self.data_dir)
         model = SqsModel()
@@ -108,12 +110,15 @@ class BrokerApp:
         replicator.start()
         client_replicator = ClientFacingReplicator(replicator)
         is_leader = (lambda: replicator.is_leader) if isinstance(replicator, RaftReplicator) else (lambda: True)
+        sealer = node_sealer(keyring, kinesis_model, sns_model)
         sqs = SqsService(model, client_replicator, self._notifier,
-                         SqsConfig(account_id=config.account_id, region=config.region), is_leader=is_leader)
+                         SqsConfig(account_id=config.account_id, region=config.region), is_leader=is_leader,
+                         sealer=sealer, ensure_root=SigningKeys(sns_model, client_replicator).signer)
         api.bind(sqs=sqs)
         metrics.register_queue_gauges(lambda: model.gauges(replicator.now_ms()))
         kinesis = KinesisService(kinesis_model, client_replicator, self._store, self._notifier,
-                                 KinesisConfig.from_env(config.account_id, config.region), is_leader=is_leader)
+                                 KinesisConfig.from_env(config.account_id, config.region), is_leader=is_leader,
+                                 sealer=sealer)
         api.bind(kinesis=kinesis)
         kinesis.start()  # its maintenance task ends when the notifier closes at shutdown
         groups = StreamGroupService(groups_model, client_replicator, is_leader=is_leader)

@@ -56,6 +56,9 @@ def _parser() -> argparse.ArgumentParser:
     tls.add_argument("--node-key", default=None, metavar="FILE", help="private key of --node-cert")
     tls.add_argument("--cluster-id", default=defaults.cluster_id,
                      help="cluster name; nodes refuse Raft streams and messages of any other cluster id")
+    serve.add_argument("--kms-keys", default=None, metavar="FILE",
+                       help="key file (TOML or JSON, the same on every node) for SQS SSE and Kinesis stream "
+                            "encryption with KMS-like key ids and aliases (docs/security.md)")
     add_commands(commands)
     add_cert_commands(commands)
     return parser
@@ -68,7 +71,7 @@ def _config(args: argparse.Namespace) -> NodeConfig:
                       raft_tick_s=args.raft_tick_ms / 1000, raft_election_ticks=args.raft_election_ticks,
                       credentials_file=args.credentials, insecure=args.insecure, tls_cert=args.tls_cert,
                       tls_key=args.tls_key, cluster_ca=args.cluster_ca, node_cert=args.node_cert,
-                      node_key=args.node_key, cluster_id=args.cluster_id)
+                      node_key=args.node_key, cluster_id=args.cluster_id, kms_keys_file=args.kms_keys)
 
 
 # The LMDB writer thread must get the GIL back within a fraction of a millisecond after each fsync, or every commit

@@ -33,3 +33,5 @@ class NodeConfig:
     node_key: str | None = None
     # Raft refuses messages and streams of any other cluster id: give each cluster its own.
     cluster_id: str = "raftmq"
+    # Encryption at rest (broker/kms): the key file; None: only the AWS-managed keys, derived from cluster secrets.
+    kms_keys_file: str | None = None

@@ -17,6 +17,7 @@ import asyncio
 import base64
 import binascii
 import contextlib
+import hashlib
 import json
 import logging
 import re
@@ -24,6 +25,8 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from broker.kms.errors import KmsFailure, RootMissing, sqs_error
+from broker.kms.sealer import SQS_MANAGED, TEXT_PREFIX, Sealer
 from broker.model import errors
 from broker.model.commands import (
     AddPermission,
@@ -101,8 +104,13 @@ class SqsService:
     name = "sqs"
 
     def __init__(self, model: SqsModel, replicator: Replicator, notifier: Notifier,
-                 config: SqsConfig | None = None, *, is_leader: Callable[[], bool] = lambda: True) -> None:
+                 config: SqsConfig | None = None, *, is_leader: Callable[[], bool] = lambda: True,
+                 sealer: Sealer | None = None, ensure_root: Callable[[], Awaitable[object]] | None = None) -> None:
         self._model = model
+        # Encryption at rest (broker.kms): None leaves bodies in clear; ``ensure_root`` replicates the secret the
+        # SQS-managed key derives from when the cluster has none yet.
+        self._sealer = sealer
+        self._ensure_root = ensure_root
         self._rep = replicator
         # Only the leader proposes maintenance (expiry sweeps, move-task steps): followers would propose the same.
         self._is_leader = is_leader
@@ -177,8 +185,11 @@ class SqsService:
 
         One SendMessages command per MAX_BATCH_ENTRIES entries (the model numbers a command's messages in 16
         slots). Standard queues propose the chunks concurrently, which the replicator coalesces into one log append
-        and one fsync; FIFO chunks go one after another so that the log keeps the order the client sent.
+        and one fsync; FIFO chunks go one after another so that the log keeps the order the client sent. Bodies of
+        an encrypted queue are sealed here, before proposing, so plaintext never reaches the log.
         """
+        if self._sealer is not None:
+            entries = await self._sealed(account, name, entries)
         if len(entries) <= MAX_BATCH_ENTRIES:
             reply: list[object] = await self._propose(SendMessages(account, name, sender, tuple(entries)))
             return reply
@@ -191,8 +202,59 @@ class SqsService:
         return [outcome for reply in replies for outcome in reply]
 
     async def receive(self, command: ReceiveMessages, wait: int) -> list[ReceivedMessage]:
-        """Receive up to ``command.max_messages``, long-polling up to ``wait`` seconds when none is visible."""
-        return await self._receive(command, wait)
+        """Receive up to ``command.max_messages``, long-polling up to ``wait`` seconds when none is visible.
+
+        Sealed bodies are opened here; one that cannot be (key gone, disabled, other material) fails the call with
+        the Kms* error AWS uses, and the received messages come back after their visibility timeout, unharmed."""
+        received = await self._receive(command, wait)
+        if self._sealer is None:
+            return received
+        return [self._opened(r) if r.message.body.startswith(TEXT_PREFIX) else r for r in received]
+
+    async def _sealed(self, account: str, name: str, entries: list[SendEntry]) -> list[SendEntry]:
+        """``entries`` with bodies sealed under the queue's KmsMasterKeyId, or the SQS-managed key when
+        SqsManagedSseEnabled (AWS's default); as they are for a queue without encryption.
+
+        The queue's settings are read from this node's state (a barrier only when it does not know the queue);
+        FIFO content-based deduplication hashes the plaintext here, as the model cannot hash a sealed body."""
+        q = self._model.queues.get((account, name))
+        if q is None:
+            await self._rep.read_barrier()
+            self._model.queue(account, name)  # QueueDoesNotExist: no plaintext is proposed for a missing queue
+            q = self._model.queues[(account, name)]
+        attributes = q.attributes
+        key = attributes.get("KmsMasterKeyId") or (
+            SQS_MANAGED if attributes.get("SqsManagedSseEnabled", "true") == "true" else None)
+        if key is None:
+            return entries
+        content_dedup = q.fifo and q.content_dedup
+        try:
+            try:
+                return self._seal_entries(key, entries, content_dedup)
+            except RootMissing:
+                if self._ensure_root is None:
+                    raise
+                await self._ensure_root()
+                return self._seal_entries(key, entries, content_dedup)
+        except KmsFailure as failure:
+            raise sqs_error(failure) from None
+
+    def _seal_entries(self, key: str, entries: list[SendEntry], content_dedup: bool) -> list[SendEntry]:
+        assert self._sealer is not None
+        seal = self._sealer.seal_text
+        if content_dedup:
+            return [e._replace(body=seal(key, e.body), dedup_id=e.dedup_id if e.dedup_id is not None
+                               else hashlib.sha256(e.body.encode("utf-8")).hexdigest()) for e in entries]
+        return [e._replace(body=seal(key, e.body)) for e in entries]
+
+    def _opened(self, received: ReceivedMessage) -> ReceivedMessage:
+        assert self._sealer is not None
+        message = received.message
+        try:
+            body = self._sealer.open_text(message.body)
+        except KmsFailure as failure:
+            raise sqs_error(failure) from None
+        return received._replace(message=message._replace(body=body))
 
     async def settle(self, command: DeleteMessages | ChangeVisibility) -> list[BaseException | None]:
         """Delete or change the visibility of a receipt-handle batch; one failure (or None) per entry."""
@@ -369,7 +431,7 @@ class SqsService:
             attempt = None  # standard queues ignore it, as AWS does
         if wait is None:
             wait = self._model.receive_wait_seconds(account, name)
-        received = await self._receive(ReceiveMessages(account, name, max_messages, visibility, attempt), wait)
+        received = await self.receive(ReceiveMessages(account, name, max_messages, visibility, attempt), wait)
         if not received:
             return {}
         region = self._region(ctx)
