@@ -14,6 +14,8 @@ TOML (read with ``tomllib``) or JSON with the same structure; see docs/security.
     id = "AKIAALICE111EXAMPLE"
     secret = "..."
     active = false                         # a rotated-out key: known, but refused
+    rate_limit = { requests_per_second = 50, burst = 100 }   # on an account, a user or a key (the most specific
+                                                              # wins); "unlimited" exempts; see broker.auth.ratelimit
 
 Secrets live only in ``AccessKey.secret``, whose repr hides them, so no log line or traceback prints one.
 """
@@ -30,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from broker.auth.policy import Policy, PolicyError, parse_policy
+from broker.auth.ratelimit import RateLimit, parse_rate_limit
 
 _ACCOUNT_ID = re.compile(r"^\d{12}$")
 _KEY_ID = re.compile(r"^[A-Z0-9]{16,128}$")
@@ -57,6 +60,7 @@ class AccessKey:
     secret: str = field(repr=False)
     principal: Principal
     active: bool = True
+    rate_limit: RateLimit | None = None  # None: the broker's default (--max-request-rate)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,8 +105,9 @@ def parse_credentials(data: Any, source: str = "credentials") -> CredentialStore
             raise CredentialsError(f"{where}: account {account_id} appears twice")
         accounts.append(account_id)
         root = Principal(account_id, f"arn:aws:iam::{account_id}:root", account_id, is_root=True)
+        account_limit = _rate_limit(account, None, where)
         for j, key in enumerate(_list(account, "root_keys", where)):
-            _add_key(keys, key, root, f"{where}.root_keys[{j}]")
+            _add_key(keys, key, root, f"{where}.root_keys[{j}]", account_limit)
         for j, user in enumerate(_list(account, "users", where)):
             uwhere = f"{where}.users[{j}]"
             name = _string(user, "name", uwhere)
@@ -113,12 +118,14 @@ def parse_credentials(data: Any, source: str = "credentials") -> CredentialStore
                              for k, doc in enumerate(_list(user, "policies", uwhere)))
             user_id = user.get("user_id") or "AIDA" + hashlib.sha256(arn.encode()).hexdigest()[:17].upper()
             principal = Principal(account_id, arn, str(user_id), policies)
+            user_limit = _rate_limit(user, account_limit, uwhere)
             for k, key in enumerate(_list(user, "keys", uwhere)):
-                _add_key(keys, key, principal, f"{uwhere}.keys[{k}]")
+                _add_key(keys, key, principal, f"{uwhere}.keys[{k}]", user_limit)
     return CredentialStore(keys, tuple(accounts))
 
 
-def _add_key(keys: dict[str, AccessKey], key: Any, principal: Principal, where: str) -> None:
+def _add_key(keys: dict[str, AccessKey], key: Any, principal: Principal, where: str,
+             inherited_limit: RateLimit | None = None) -> None:
     key_id = _string(key, "id", where)
     if not _KEY_ID.match(key_id):
         raise CredentialsError(f"{where}: access key id must be 16-128 upper-case letters or digits")
@@ -128,7 +135,17 @@ def _add_key(keys: dict[str, AccessKey], key: Any, principal: Principal, where: 
     active = key.get("active", True)
     if not isinstance(active, bool):
         raise CredentialsError(f"{where}: active must be true or false")
-    keys[key_id] = AccessKey(key_id, secret, principal, active)
+    keys[key_id] = AccessKey(key_id, secret, principal, active, _rate_limit(key, inherited_limit, where))
+
+
+def _rate_limit(obj: Any, inherited: RateLimit | None, where: str) -> RateLimit | None:
+    """The object's own ``rate_limit``, else the one of the account or user it belongs to."""
+    if not isinstance(obj, dict) or "rate_limit" not in obj:
+        return inherited
+    try:
+        return parse_rate_limit(obj["rate_limit"], where)
+    except ValueError as exc:
+        raise CredentialsError(str(exc)) from None
 
 
 def _policy(doc: Any, where: str) -> Policy:

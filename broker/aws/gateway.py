@@ -54,6 +54,10 @@ CBOR_MEDIA_TYPE = "application/x-amz-cbor-1.1"
 # Query API versions of the services, used when a request is not signed.
 QUERY_VERSIONS = {"2011-06-15": "sts", "2010-03-31": "sns", "2012-11-05": "sqs"}
 
+# The rate-limit hook (``broker.auth.ratelimit.RequestThrottle``): (access key id, client host, service) -> None,
+# raising the service's throttling error. Called once the caller is authenticated, before anything is decoded.
+Throttle = Callable[[str, str, str], None]
+
 _QUEUE_PATH = re.compile(r"^/(\d{12})/([A-Za-z0-9_.-]{1,80})/?$")
 
 
@@ -89,13 +93,14 @@ class AwsGateway:
 
     def __init__(self, services: Mapping[str, AwsService], account_id: str, default_region: str,
                  public_endpoint: str | None = None, authenticator: RequestAuthenticator | None = None,
-                 scheme: str = "http") -> None:
+                 scheme: str = "http", throttle: Throttle | None = None) -> None:
         """``scheme``: of the URLs built from the request's Host (``https`` on a TLS listener)."""
         self._services = dict(services)
         self._scheme = scheme
         self._account_id = account_id
         # Who is calling (SigV4) and may they (IAM); dev mode when not given: anyone is the account's root.
         self._auth: RequestAuthenticator = authenticator or DevAuthenticator(account_id)
+        self._throttle = throttle
         self._default_region = default_region
         self._public_endpoint = public_endpoint.rstrip("/") if public_endpoint else None
         # target prefix -> (service name, codec per protocol name)
@@ -166,6 +171,8 @@ class AwsGateway:
             raise UnknownOperationException(f"Unknown operation {op_name!r} for target prefix {prefix}.")
         route.action = operation.name
         identity = self._auth.authenticate(request, service_name)
+        if self._throttle is not None:
+            self._throttle(identity.access_key_id, request.client_host, service_name)
         params = codec.decode_body(operation, request.body)
         ctx = self._context(request, request_id, codec.protocol, credential_scope(request.headers), identity)
         self._auth.authorize(identity, service_name, operation.name, params, ctx)
@@ -190,6 +197,8 @@ class AwsGateway:
             raise InvalidAction(f"The action {action} is not valid for this web service.")
         route.action = operation.name
         identity = self._auth.authenticate(request, service_name)
+        if self._throttle is not None:
+            self._throttle(identity.access_key_id, request.client_host, service_name)
         endpoint = self._endpoint(request)
         if (operation.input is not None and "QueueUrl" in operation.input.members and "QueueUrl" not in form
                 and _QUEUE_PATH.match(request.path)):
