@@ -11,7 +11,9 @@
 from broker.client.aio import AsyncClient
 from broker.client.consumer import ConsumedMessage, Consumer
 from broker.client.errors import RaftMQError
+from broker.client.groups import AsyncGroups, GroupConsumer, GroupRecord, stream_group
 from broker.client.producer import Producer
 from broker.client.sync import Client
 
-__all__ = ["AsyncClient", "Client", "ConsumedMessage", "Consumer", "Producer", "RaftMQError"]
+__all__ = ["AsyncClient", "AsyncGroups", "Client", "ConsumedMessage", "Consumer", "GroupConsumer", "GroupRecord",
+           "Producer", "RaftMQError", "stream_group"]
