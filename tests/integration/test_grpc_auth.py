@@ -15,7 +15,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from broker.auth.grpc_auth import sign
-from broker.client import AsyncClient, RaftMQError
+from broker.client import AsyncClient, Client, RaftMQError
 from proto.broker.v1 import queues_pb2
 from tests.integration.server import RaftMQServer
 
@@ -187,3 +187,18 @@ async def test_a_queue_policy_grants_another_account(clients: dict[str, AsyncCli
     await b.retrying(lambda stub: stub.PurgeQueue(other, timeout=10))
     error = await refused(b.retrying(lambda stub: stub.DeleteQueue(other, timeout=10)))  # not granted
     assert error.code == "AccessDenied"
+
+
+def test_the_threaded_client_signs_and_keys_come_from_the_aws_environment(
+        secured: SecuredServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    with Client(address(secured), retries=1, credentials=ROOT_B) as client:
+        client.create_queue("threaded")
+        assert "threaded" in client.list_queues()
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", ROOT_B[0])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", ROOT_B[1])
+    with Client(address(secured), retries=1) as client:
+        assert "threaded" in client.list_queues()
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wrong")
+    with Client(address(secured), retries=1) as client, pytest.raises(RaftMQError) as info:
+        client.list_queues()
+    assert info.value.code == "SignatureDoesNotMatch"
