@@ -15,8 +15,11 @@ import tempfile
 import grpc
 
 from broker.certs import create_ca, issue
+from broker.client import AsyncClient
+from broker.client.credentials import Credentials
 from broker.tls import channel_credentials
 from cluster.forwarding import AdminClient
+from proto.broker.v1 import admin_pb2
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -26,6 +29,11 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
                        help="cluster CA: talk mutual TLS to the node's cluster port (with --cert/--key)")
     admin.add_argument("--cert", default=None, metavar="FILE", help="a certificate signed by the cluster CA")
     admin.add_argument("--key", default=None, metavar="FILE", help="private key of --cert")
+    admin.add_argument("--access-key", default=os.environ.get("AWS_ACCESS_KEY_ID"),
+                       help="an admin's access key for a node started with --credentials: the signed v1 Admin API "
+                            "on --endpoint (default: $AWS_ACCESS_KEY_ID)")
+    admin.add_argument("--secret-key", default=os.environ.get("AWS_SECRET_ACCESS_KEY"),
+                       help="its secret (default: $AWS_SECRET_ACCESS_KEY)")
     actions = admin.add_subparsers(dest="action", required=True)
     actions.add_parser("status", help="leader, term, commit/applied index and lag per node (JSON)")
     add = actions.add_parser("add-node", help="add a node: it joins as a learner, catches up, becomes a voter")
@@ -53,9 +61,45 @@ def _admin_credentials(args: argparse.Namespace) -> grpc.ChannelCredentials | No
     return channel_credentials(args.ca, args.cert, args.key)
 
 
+class _SignedAdmin:
+    """``AdminClient``'s operations over the v1 Admin API with signed calls (needs raftmq:Admin* rights)."""
+
+    def __init__(self, endpoint: str, credentials: Credentials) -> None:
+        self._client = AsyncClient(endpoint, retries=2, credentials=credentials)
+        self._status = admin_pb2.ClusterStatusResponse()
+
+    async def status(self) -> _SignedAdmin:
+        self._status = await self._client.cluster_status()
+        return self
+
+    def as_dict(self) -> dict[str, object]:
+        s = self._status
+        return {"node_id": s.node_id, "leader": s.leader, "term": s.term, "role": s.role, "commit": s.commit,
+                "applied": s.applied, "voters": list(s.voters), "learners": list(s.learners),
+                "peers": [{"node_id": p.node_id, "match": p.match, "state": p.state, "learner": p.learner,
+                           "recent_active": p.recent_active, "lag": p.lag, "address": p.address} for p in s.peers]}
+
+    async def add_node(self, node_id: str, address: str) -> None:
+        await self._client.add_node(node_id, address)
+
+    async def remove_node(self, node_id: str) -> None:
+        await self._client.remove_node(node_id)
+
+    async def transfer_leader(self, node_id: str) -> None:
+        await self._client.transfer_leadership(node_id)
+
+    async def close(self) -> None:
+        await self._client.close()
+
+
 async def _admin(args: argparse.Namespace) -> int:
+    client: AdminClient | _SignedAdmin
     try:
-        client = AdminClient(args.endpoint, _admin_credentials(args))
+        tls = _admin_credentials(args)
+        if tls is None and getattr(args, "access_key", None) and getattr(args, "secret_key", None):
+            client = _SignedAdmin(args.endpoint, Credentials(args.access_key, args.secret_key))
+        else:
+            client = AdminClient(args.endpoint, tls)
     except ValueError as exc:
         print(f"raftmq cluster {args.action}: {exc}", file=sys.stderr)
         return 1

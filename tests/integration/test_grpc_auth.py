@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -202,3 +205,19 @@ def test_the_threaded_client_signs_and_keys_come_from_the_aws_environment(
     with Client(address(secured), retries=1) as client, pytest.raises(RaftMQError) as info:
         client.list_queues()
     assert info.value.code == "SignatureDoesNotMatch"
+
+
+def test_the_cluster_cli_signs_with_an_admins_key(secured: SecuredServer) -> None:
+    def cli(key: tuple[str, str]) -> subprocess.CompletedProcess[str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        return subprocess.run([sys.executable, "-m", "broker.cli", "cluster", "--endpoint", address(secured),
+                               "--access-key", key[0], "--secret-key", key[1], "status"],
+                              capture_output=True, text=True, timeout=60, env=env, check=False)
+
+    ok = cli(ROOT_A)
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(ok.stdout)["role"] == "leader"
+    denied = cli(ROOT_B)
+    assert denied.returncode == 1 and "AccessDenied" in denied.stderr
+    assert "not-the-secret" not in (wrong := cli((ROOT_A[0], "not-the-secret"))).stderr
+    assert wrong.returncode == 1 and "SignatureDoesNotMatch" in wrong.stderr
