@@ -35,3 +35,11 @@ class NodeConfig:
     cluster_id: str = "raftmq"
     # Encryption at rest (broker/kms): the key file; None: only the AWS-managed keys, derived from cluster secrets.
     kms_keys_file: str | None = None
+    # Abuse limits (broker/limits_wiring.py, docs/security.md): 0 turns a timeout or the connection cap off.
+    max_connections: int = 10_000
+    max_body_bytes: str | None = None  # "sqs=4M,kinesis=15M": per-service body caps over the defaults
+    header_timeout_s: float = 20.0
+    body_timeout_s: float = 20.0
+    idle_timeout_s: float = 75.0
+    max_request_rate: float | None = None  # requests/s per access key (per address in dev mode); None: no limit
+    request_burst: float | None = None  # None: one second's worth
