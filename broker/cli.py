@@ -59,9 +59,29 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--kms-keys", default=None, metavar="FILE",
                        help="key file (TOML or JSON, the same on every node) for SQS SSE and Kinesis stream "
                             "encryption with KMS-like key ids and aliases (docs/security.md)")
+    _add_limit_options(serve, defaults)
     add_commands(commands)
     add_cert_commands(commands)
     return parser
+
+
+def _add_limit_options(serve: argparse.ArgumentParser, defaults: NodeConfig) -> None:
+    limits = serve.add_argument_group("abuse limits (docs/security.md); 0 turns a limit off")
+    limits.add_argument("--max-connections", type=int, default=defaults.max_connections,
+                        help=f"open HTTP connections; the next gets 503 (default {defaults.max_connections})")
+    limits.add_argument("--max-body-bytes", default=None, metavar="SERVICE=BYTES,...",
+                        help="request body caps per service over the defaults sqs=4M,kinesis=15M,sns=1M,sts=64K")
+    limits.add_argument("--header-timeout", type=float, default=defaults.header_timeout_s, metavar="SECONDS",
+                        help="a request head must arrive within this (408); default 20")
+    limits.add_argument("--body-timeout", type=float, default=defaults.body_timeout_s, metavar="SECONDS",
+                        help="a body must arrive within this plus 1 s per 16 KiB (408); default 20")
+    limits.add_argument("--idle-timeout", type=float, default=defaults.idle_timeout_s, metavar="SECONDS",
+                        help="close keep-alive connections idle this long; default 75")
+    limits.add_argument("--max-request-rate", type=float, default=None, metavar="PER_SECOND",
+                        help="requests per second per access key (per client address in dev mode); credentials-"
+                             "file rate_limit entries override it; default: no limit")
+    limits.add_argument("--request-burst", type=float, default=None, metavar="REQUESTS",
+                        help="requests at once above --max-request-rate (default: one second's worth)")
 
 
 def _config(args: argparse.Namespace) -> NodeConfig:
@@ -71,7 +91,11 @@ def _config(args: argparse.Namespace) -> NodeConfig:
                       raft_tick_s=args.raft_tick_ms / 1000, raft_election_ticks=args.raft_election_ticks,
                       credentials_file=args.credentials, insecure=args.insecure, tls_cert=args.tls_cert,
                       tls_key=args.tls_key, cluster_ca=args.cluster_ca, node_cert=args.node_cert,
-                      node_key=args.node_key, cluster_id=args.cluster_id, kms_keys_file=args.kms_keys)
+                      node_key=args.node_key, cluster_id=args.cluster_id, kms_keys_file=args.kms_keys,
+                      max_connections=args.max_connections, max_body_bytes=args.max_body_bytes,
+                      header_timeout_s=args.header_timeout, body_timeout_s=args.body_timeout,
+                      idle_timeout_s=args.idle_timeout, max_request_rate=args.max_request_rate,
+                      request_burst=args.request_burst)
 
 
 # The LMDB writer thread must get the GIL back within a fraction of a millisecond after each fsync, or every commit
