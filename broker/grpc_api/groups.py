@@ -11,6 +11,7 @@ from typing import Any, NoReturn, TypeAlias
 
 import grpc
 
+from broker.auth.grpc_auth import caller_account
 from broker.grpc_api.errors import DETAIL_KEY, detail_of, status_of
 from broker.kinesis.group_service import StreamGroupService
 from broker.model import errors
@@ -52,7 +53,12 @@ class StreamGroupsServicer:
 
     def __init__(self, service: Callable[[], StreamGroupService | None], account_id: str) -> None:
         self._get = service
-        self._account = account_id
+        self._node_account = account_id
+
+    @property
+    def _account(self) -> str:
+        """The caller's account (set by gRPC authentication), else the node's: groups belong to the stream's."""
+        return caller_account(self._node_account)
 
     def _service(self) -> StreamGroupService:
         service = self._get()
