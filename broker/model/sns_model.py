@@ -8,8 +8,8 @@ and reports each attempt with ``DeliveryOutcome``; a new leader resumes whatever
 Decisions:
 - Fan-out ids are derived, not random: the SQS MessageId of a delivered copy is a UUID built from the MD5 of the SNS
   MessageId and the subscription ARN, and queue sequence slots come from the entry's log index (the SQS model's
-  ``index * 16 + position``), so every node stores identical messages. A PublishBatch sends all its entries that
-  reach one queue in one SQS send (at most 10 <= 16 slots).
+  ``index * SEQ_SLOTS + position``), so every node stores identical messages. A PublishBatch sends all its entries that
+  reach one queue in one SQS send (at most 10 <= SEQ_SLOTS).
 - The signature is computed by the service before proposing (RSA PKCS#1 v1.5 with the replicated key) and carried
   in the entry; the envelope's Timestamp likewise. The model never signs.
 - A message too large for a queue, or a queue that no longer exists, is not delivered (AWS would retry and then

@@ -9,7 +9,7 @@
     attempts  keys.text(queue_id, attempt id)   -> [expires, [[seq, receive index, visible_at], ...]]
     movetasks keys.u64(task_id)                 -> MoveTask.row()                            (task_id: its log index)
 
-``queue_id`` is the log index of the CreateQueue entry; ``seq`` is ``index * 16 + position in the batch`` of the
+``queue_id`` is the log index of the CreateQueue entry; ``seq`` is ``index * SEQ_SLOTS + position in the batch`` of the
 SendMessages entry, so both are unique, increasing and identical on every node. Keys are big-endian, so a scan
 returns a queue's messages in send order.
 """

@@ -78,6 +78,7 @@ from broker.model.sqs_types import (
     PURGE_INTERVAL_MS,
     QUEUE_TYPE_FIFO,
     QUEUE_TYPE_STANDARD,
+    SEQ_SLOTS,
     SEQUENCE_BASE,
     QueueInfo,
     ReceivedMessage,
@@ -295,12 +296,12 @@ class SqsModel:
         original message's for a duplicate, which is not stored again); else the error of that entry."""
         q = self._queue(cmd.account, cmd.name)
         ts = meta.ts
-        if len(cmd.entries) > MAX_MOVES_PER_COMMAND:
-            # Messages of one entry are numbered index * 16 + position: more would collide with the next entry's.
+        if len(cmd.entries) > SEQ_SLOTS:
+            # Messages of one entry are numbered index * SEQ_SLOTS + position: more would collide with the next's.
             too_many = errors.TooManyEntriesInBatchRequest(
-                f"Maximum number of entries per request are {MAX_MOVES_PER_COMMAND}. You have sent {len(cmd.entries)}.")
+                f"Maximum number of entries per request are {SEQ_SLOTS}. You have sent {len(cmd.entries)}.")
             return [too_many] * len(cmd.entries)
-        base_seq = meta.index * 16
+        base_seq = meta.index * SEQ_SLOTS
         results: list[object] = []
         woke = False
         fifo = q.fifo
@@ -419,7 +420,7 @@ class SqsModel:
                 if dlq is not None and msg.receive_count >= dlq[1]:
                     if moved == MAX_MOVES_PER_COMMAND:
                         break  # the next receive moves the rest
-                    self._move(q, msg, dlq[0], meta.index * 16 + moved, ts, changes, to_dlq=True)
+                    self._move(q, msg, dlq[0], meta.index * SEQ_SLOTS + moved, ts, changes, to_dlq=True)
                     moved += 1
                     continue
                 msg.receive_count += 1
@@ -588,7 +589,7 @@ class SqsModel:
             del self.tasks[old.task_id]
             changes.delete(MOVETASKS, task_key(old.task_id))
         task = MoveTask(meta.index, cmd.account, cmd.name, cmd.source_arn, dest, cmd.dest_arn, cmd.rate,
-                        len(source.messages), meta.ts, meta.index * 16)
+                        len(source.messages), meta.ts, meta.index * SEQ_SLOTS)
         self.tasks[task.task_id] = task
         changes.put(MOVETASKS, task_key(task.task_id), codec.pack(task.row()))
         return task.task_id
@@ -624,7 +625,7 @@ class SqsModel:
                     if dest is None:
                         status, failure = FAILED, "AWS.SimpleQueueService.NonExistentQueue"
                         break
-                    self._move(source, msg, dest, meta.index * 16 + moved, ts, changes, to_dlq=False)
+                    self._move(source, msg, dest, meta.index * SEQ_SLOTS + moved, ts, changes, to_dlq=False)
                     moved += 1
                     if moved == budget:
                         status = None  # more may be left: the next step tells

@@ -22,7 +22,10 @@ QUEUE_TYPE_STANDARD = 0
 QUEUE_TYPE_FIFO = 1
 DEDUP_WINDOW_MS = 300_000  # FIFO deduplication and ReceiveRequestAttemptId window
 SEQUENCE_BASE = 10**19  # FIFO SequenceNumber = SEQUENCE_BASE + seq: an increasing 20-digit decimal string
-MAX_MOVES_PER_COMMAND = 16  # a command at log index I numbers moved messages I*16 + 0..15
+# The messages a command at log index I stores are numbered I * SEQ_SLOTS + position: unique and increasing
+# without any counter. SQS batches carry 10; the gRPC API sends up to SEQ_SLOTS in one command (one log entry).
+SEQ_SLOTS = 1024
+MAX_MOVES_PER_COMMAND = 16  # messages one redrive or move-task step moves (numbered like a send's)
 
 
 class StoredMessage(NamedTuple):

@@ -52,9 +52,9 @@ from broker.model.sqs_model import SqsModel
 from broker.model.sqs_movetask import RUNNING
 from broker.model.sqs_types import (
     MAX_BATCH_BYTES,
-    MAX_BATCH_ENTRIES,
     MAX_LIST_QUEUES,
     MAX_MOVES_PER_COMMAND,
+    SEQ_SLOTS,
     ReceivedMessage,
 )
 from broker.model.sqs_validation import (
@@ -183,17 +183,17 @@ class SqsService:
     async def send_entries(self, account: str, name: str, sender: str, entries: list[SendEntry]) -> list[object]:
         """Send validated entries; one outcome per entry (message id, (id, sequence number) or an exception).
 
-        One SendMessages command per MAX_BATCH_ENTRIES entries (the model numbers a command's messages in 16
+        One SendMessages command per SEQ_SLOTS entries (the model numbers a command's messages in that many
         slots). Standard queues propose the chunks concurrently, which the replicator coalesces into one log append
         and one fsync; FIFO chunks go one after another so that the log keeps the order the client sent. Bodies of
         an encrypted queue are sealed here, before proposing, so plaintext never reaches the log.
         """
         if self._sealer is not None:
             entries = await self._sealed(account, name, entries)
-        if len(entries) <= MAX_BATCH_ENTRIES:
+        if len(entries) <= SEQ_SLOTS:
             reply: list[object] = await self._propose(SendMessages(account, name, sender, tuple(entries)))
             return reply
-        chunks = [tuple(entries[i:i + MAX_BATCH_ENTRIES]) for i in range(0, len(entries), MAX_BATCH_ENTRIES)]
+        chunks = [tuple(entries[i:i + SEQ_SLOTS]) for i in range(0, len(entries), SEQ_SLOTS)]
         if name.endswith(".fifo"):
             replies = [await self._propose(SendMessages(account, name, sender, chunk)) for chunk in chunks]
         else:

@@ -14,7 +14,7 @@ from broker.model.commands import (
     SendMessages,
     SetQueueAttributes,
 )
-from broker.model.sqs_types import DEDUP_WINDOW_MS, SEQUENCE_BASE, ReceivedMessage
+from broker.model.sqs_types import DEDUP_WINDOW_MS, SEQ_SLOTS, SEQUENCE_BASE, ReceivedMessage
 from tests.unit.test_model_sqs import ACCOUNT, ModelHarness, entry, received
 
 Q = "f.fifo"
@@ -113,7 +113,7 @@ def test_deduplication_within_and_after_the_window() -> None:
     h = ModelHarness()
     fifo(h)
     (original,) = send(h, ("x", "A", "d1"))
-    assert isinstance(original, tuple) and original[1] == str(SEQUENCE_BASE + h.index * 16)
+    assert isinstance(original, tuple) and original[1] == str(SEQUENCE_BASE + h.index * SEQ_SLOTS)
     h.advance(DEDUP_WINDOW_MS - 1)
     dup = send(h, ("different body", "B", "d1"), ("y", "A", "d2"), ("y again", "A", "d2"))
     assert dup[0] == original  # duplicate: the original's id and sequence number, nothing enqueued
