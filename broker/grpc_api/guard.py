@@ -132,11 +132,12 @@ class Guard:
     """Authenticates and authorizes one call; the grpc-free half of the interceptor."""
 
     def __init__(self, verifier: TokenVerifier, authenticator: Authenticator, operator_account: str,
-                 region: str) -> None:
+                 region: str, secure_transport: bool = False) -> None:
         self._verifier = verifier
         self._auth = authenticator
         self._operator = operator_account
         self._region = region
+        self._secure = "true" if secure_transport else "false"
 
     def authenticate(self, metadata: Any, method: str) -> Identity:
         return self._verifier.verify(metadata or (), method)
@@ -163,7 +164,7 @@ class Guard:
         action, resource = f"raftmq:{operation}", f"arn:aws:raftmq:{self._region}:{self._operator}:cluster"
         now = datetime.now(UTC)
         context = {"aws:SourceIp": client_host, "aws:CurrentTime": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                   "aws:EpochTime": str(int(now.timestamp())), "aws:SecureTransport": "false",
+                   "aws:EpochTime": str(int(now.timestamp())), "aws:SecureTransport": self._secure,
                    "aws:PrincipalAccount": identity.account_id, "aws:PrincipalArn": identity.arn,
                    "aws:RequestedRegion": self._region, "aws:userid": identity.user_id}
         verdict = authorize(AuthzRequest(identity.arn, identity.account_id, action, resource, context),
@@ -245,7 +246,7 @@ class GrpcAuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 
 
 def grpc_auth_interceptor(authenticator: Authenticator, credentials_file: str, operator_account: str,
-                          region: str) -> GrpcAuthInterceptor:
+                          region: str, *, secure_transport: bool = False) -> GrpcAuthInterceptor:
     """The interceptor of a node started with ``--credentials``: the same file, keys and policies as HTTP."""
     verifier = TokenVerifier(load_credentials(credentials_file))
-    return GrpcAuthInterceptor(Guard(verifier, authenticator, operator_account, region))
+    return GrpcAuthInterceptor(Guard(verifier, authenticator, operator_account, region, secure_transport))
