@@ -103,7 +103,8 @@ class BrokerApp:
         api = BrokerApi(config.account_id, config.region, config.node_id,  # UNAVAILABLE until bound to services
                         cluster=replicator if isinstance(replicator, RaftReplicator) else None)
         # With --credentials every v1 gRPC call must carry a token signed with the same keys (broker.grpc_api.guard).
-        guard = ([grpc_auth_interceptor(auth, config.credentials_file, config.account_id, config.region)]
+        guard = ([grpc_auth_interceptor(auth, config.credentials_file, config.account_id, config.region,
+                                        secure_transport=tls.server is not None)]
                  if isinstance(auth, Authenticator) and config.credentials_file else [])
         self._grpc = self._grpc_server([*registrations, api.add_servicers], guard)
         await self._grpc.start()
