@@ -24,6 +24,7 @@ import httptools
 import orjson
 
 _JSON_HEADERS = b"Content-Type: application/x-amz-json-1.0\r\n"
+_XML_HEADERS = b"Content-Type: text/xml\r\n"
 
 
 def _md5(text: str) -> str:
@@ -41,7 +42,8 @@ class FakeSqs:
         self.last_headers: dict[str, str] = {}
         self._ids = itertools.count()
 
-    def handle(self, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, Any]]:
+    def handle(self, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, Any] | bytes]:
+        """(status, JSON result, or an XML answer as bytes) of one request."""
         self.last_headers = headers
         op = headers.get("x-amz-target", "").removeprefix("AmazonSQS.")
         self.calls[op] += 1
@@ -79,7 +81,7 @@ class FakeSqs:
 
 
 class _FakeProtocol(asyncio.Protocol):
-    def __init__(self, fake: FakeSqs) -> None:
+    def __init__(self, fake: FakeSqs) -> None:  # or any subclass answering other protocols
         self._fake = fake
         self._parser = httptools.HttpRequestParser(self)
         self._transport: asyncio.Transport | None = None
@@ -108,11 +110,12 @@ class _FakeProtocol(asyncio.Protocol):
 
     def on_message_complete(self) -> None:
         status, result = self._fake.handle(self._headers, b"".join(self._body))
-        payload = orjson.dumps(result)
+        payload, headers = (result, _XML_HEADERS) if isinstance(result, bytes) else (orjson.dumps(result),
+                                                                                     _JSON_HEADERS)
         reason = b"OK" if status == 200 else b"Bad Request"
         assert self._transport is not None
         self._transport.write(b"HTTP/1.1 %d %s\r\n%sContent-Length: %d\r\n\r\n%s"
-                              % (status, reason, _JSON_HEADERS, len(payload), payload))
+                              % (status, reason, headers, len(payload), payload))
         if not self._parser.should_keep_alive():
             self._transport.close()
 

@@ -11,6 +11,11 @@ from benchmarks.runner import RunResult
 _PCTS = ("p50", "p95", "p99", "p99.9")
 
 
+def _singular(unit: str) -> str:
+    """``msgs`` -> ``msg``, ``deliveries`` -> ``delivery``: for "CPU-us per one unit"."""
+    return unit[:-3] + "y" if unit.endswith("ies") else unit.rstrip("s")
+
+
 def _fmt(value: float | None, digits: int = 1) -> str:
     return "n/a" if value is None else f"{value:,.{digits}f}"
 
@@ -24,17 +29,17 @@ def summary(result: RunResult) -> str:
         f"  {result.headline}: {result.total:,} {result.unit} -> {result.rate:,.0f} {result.unit}/s",
         "  counters: " + ", ".join(f"{k} {v:,}" for k, v in sorted(result.counters.items())),
         f"  server CPU: {_fmt(result.server_cpu_seconds, 2)} s = {_fmt(result.server_cpu_us_per_unit)} "
-        f"CPU-us/{result.unit.rstrip('s')} (pid {cfg.server_pid if cfg.server_pid is not None else 'unknown'})",
+        f"CPU-us/{_singular(result.unit)} (pid {cfg.server_pid if cfg.server_pid is not None else 'unknown'})",
         f"  generator CPU: {result.client_cpu_seconds:,.2f} s = {_fmt(result.client_cpu_us_per_unit)} "
-        f"CPU-us/{result.unit.rstrip('s')}",
+        f"CPU-us/{_singular(result.unit)}",
         "  errors: " + (", ".join(f"{k} {v:,}" for k, v in sorted(result.errors.items())) or "none"),
     ]
     if result.node_cpu_us_per_unit is not None:
-        lines.append("  CPU-us/" + result.unit.rstrip("s") + " per node: " + ", ".join(
+        lines.append("  CPU-us/" + _singular(result.unit) + " per node: " + ", ".join(
             f"{node} {v:,.1f}" for node, v in result.node_cpu_us_per_unit.items()))
     if result.server_written_bytes is not None:
         lines.append(f"  server storage writes: {result.server_written_bytes / 1e6:,.1f} MB = "
-                     f"{_fmt(result.server_written_bytes_per_unit, 0)} bytes/{result.unit.rstrip('s')}")
+                     f"{_fmt(result.server_written_bytes_per_unit, 0)} bytes/{_singular(result.unit)}")
     if result.server_commits:
         c = result.server_commits
         lines.append(f"  server group commit: {c['commits']:,.0f} commits ({c['commits_per_s']:,.1f}/s), "

@@ -18,8 +18,9 @@ from benchmarks import plots
 
 # The call whose latency best says what a user sees, in order of preference: end to end, then from the intended
 # start (open loop), then the first call of the cycle.
-KEY_CALLS = ("put-to-get", "send-to-receive", "SendMessageBatch@intended", "PutRecords@intended",
-             "SendMessageBatch", "PutRecords", "ReceiveMessage", "GetRecords")
+KEY_CALLS = ("put-to-get", "send-to-receive", "send-to-consume", "publish-to-receive", "SendMessageBatch@intended",
+             "PutRecords@intended", "Send@intended", "Put@intended", "Publish@intended", "SendMessageBatch",
+             "PutRecords", "Send", "Put", "Publish", "ReceiveMessage", "GetRecords")
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,9 @@ and receive) and counts any mismatch as an error, so a fast but wrong server can
 ``--rate`` each send batch starts on the open-loop schedule and is also timed from its intended start
 (``SendMessageBatch@intended``). Bodies of at least 32 characters start with their send time (``perf_counter_ns``,
 the same clock in every process of the machine), so ``send-to-receive`` is the exact end-to-end latency of every
-message received, whichever connection sent it.
+message received, whichever connection sent it. ``--fifo`` runs the same cycle on a FIFO queue: each connection
+sends to its own message group, every message with a fresh deduplication id. Batch size (``--batch 1`` or 10) and
+long polling (``--wait-seconds``) are options of the same scenario.
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ class SqsCycle:
     wait_seconds: int = 1
     queue: str | None = None
     keep_queue: bool = False
+    fifo: bool = False
     queue_url: str = ""
     _created: bool = field(default=False, repr=False)
 
@@ -71,16 +74,22 @@ class SqsCycle:
             raise ValueError("--body-size must be >= 8")
         if not 0 <= self.wait_seconds <= 20:
             raise ValueError("--wait-seconds must be in [0, 20]")
+        if self.fifo and not self.stamped:
+            raise ValueError(f"--fifo needs --body-size >= {STAMP_CHARS + 8} (deduplication ids use the stamp)")
 
     def describe(self) -> dict[str, object]:
         return {"batch": self.batch, "body_size": self.body_size, "wait_seconds": self.wait_seconds,
-                "queue_url": self.queue_url}
+                "fifo": self.fifo, "queue_url": self.queue_url}
 
     async def setup(self, target: Target) -> None:
         name = self.queue or f"bench-{os.getpid()}-{int(time.time())}"
+        request: dict[str, object] = {"QueueName": name}
+        if self.fifo:
+            request = {"QueueName": name if name.endswith(".fifo") else f"{name}.fifo",
+                       "Attributes": {"FifoQueue": "true"}}
         client = AwsJsonClient(target)
         try:
-            self.queue_url = str((await client.call("CreateQueue", {"QueueName": name}))["QueueUrl"])
+            self.queue_url = str((await client.call("CreateQueue", request))["QueueUrl"])
         finally:
             client.close()
         self._created = self.queue is None
@@ -115,8 +124,7 @@ class SqsCycle:
             body = _PLACEHOLDER.decode() + body[STAMP_CHARS:]
         body_md5 = _md5(body)
         md5_cache: dict[str, str] = {} if self.stamped else {body: body_md5}
-        send_req = orjson.dumps({"QueueUrl": self.queue_url,
-                                 "Entries": [{"Id": str(i), "MessageBody": body} for i in range(self.batch)]})
+        send_req = orjson.dumps({"QueueUrl": self.queue_url, "Entries": self.entries(index, body)})
         template = send_req
         recv_req = orjson.dumps({"QueueUrl": self.queue_url, "MaxNumberOfMessages": self.batch,
                                  "WaitTimeSeconds": self.wait_seconds})
@@ -145,6 +153,14 @@ class SqsCycle:
                     _count_failed(DELETE, deleted, stats)
         finally:
             client.close()
+
+    def entries(self, index: int, body: str) -> list[dict[str, str]]:
+        """SendMessageBatch entries of connection ``index``; FIFO: its own message group, and deduplication ids
+        that carry the stamp placeholder (so every send's ids are new once the stamp replaces it)."""
+        if not self.fifo:
+            return [{"Id": str(i), "MessageBody": body} for i in range(self.batch)]
+        return [{"Id": str(i), "MessageBody": body, "MessageGroupId": f"g{index}",
+                 "MessageDeduplicationId": f"c{index}-{_PLACEHOLDER.decode()}-{i}"} for i in range(self.batch)]
 
     @staticmethod
     def _count_send(result: dict[str, Any], body_md5: str, stats: WorkerStats) -> None:
@@ -191,11 +207,13 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--wait-seconds", type=int, default=1, help="ReceiveMessage WaitTimeSeconds")
     parser.add_argument("--queue", help="use (create if missing) this queue; default: a fresh one, deleted after")
     parser.add_argument("--keep-queue", action="store_true", help="do not delete the queue created for the run")
+    parser.add_argument("--fifo", action="store_true",
+                        help="a FIFO queue: one message group per connection, a deduplication id per message")
 
 
 def _from_args(args: argparse.Namespace) -> SqsCycle:
     return SqsCycle(batch=args.batch, body_size=args.body_size, wait_seconds=args.wait_seconds, queue=args.queue,
-                    keep_queue=args.keep_queue)
+                    keep_queue=args.keep_queue, fifo=args.fifo)
 
 
 SPEC = ScenarioSpec("sqs-cycle", "SQS send batch -> receive -> delete batch, closed loop", _add_arguments,
