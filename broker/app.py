@@ -23,6 +23,7 @@ from broker.grpc_api import BrokerApi
 from broker.grpc_api.api import SERVICE_NAMES as API_SERVICES
 from broker.grpc_api.guard import grpc_auth_interceptor
 from broker.grpc_server import GrpcServer, Registration
+from broker.http.limited_server import LimitedHttpServer
 from broker.http.routes import operational_routes
 from broker.http.server import HttpServer
 from broker.kinesis.config import KinesisConfig
@@ -30,6 +31,7 @@ from broker.kinesis.front import SubscribeFront
 from broker.kinesis.group_service import StreamGroupService
 from broker.kinesis.service import KinesisService
 from broker.kms.node import load_key_file, node_sealer
+from broker.limits_wiring import http_limits, request_throttle
 from broker.model.kinesis_model import KinesisModel
 from broker.model.sns_model import SnsModel
 from broker.model.sqs_model import SqsModel
@@ -84,6 +86,8 @@ class BrokerApp:
                                         node_key=config.node_key, clustered=bool(config.peers))
         auth = build_authenticator(config.host, config.credentials_file, config.insecure, config.account_id,
                                    secure_transport=tls.server is not None)
+        # Abuse limits (docs/security.md); a malformed option is a ValueError before anything is opened.
+        limits, throttle = http_limits(config), request_throttle(config)
         keyring = load_key_file(config.kms_keys_file)  # KeyFileError (a ValueError) before anything is opened
         self._lock.acquire()
         self._store = LmdbStore(self.data_dir)
@@ -132,13 +136,13 @@ class BrokerApp:
         gateway = SubscribeFront(  # SubscribeToShard answers with an event stream, not one body
             AwsGateway({"sqs": sqs, "sts": StsService(), "kinesis": kinesis, "sns": sns}, config.account_id,
                        config.region, config.public_endpoint, authenticator=auth,
-                       scheme="https" if tls.server is not None else "http"),
+                       scheme="https" if tls.server is not None else "http", throttle=throttle),
             kinesis, config.account_id, config.region, authenticator=auth)
         if isinstance(auth, Authenticator):
             auth.set_resource_policies(resource_policy_lookup(model, sns_model))
-        self._http = HttpServer(gateway, config.host, config.port,
-                                routes={**operational_routes(self._healthy), **sns_routes(sns_keys)},
-                                ssl_context=tls.server.ssl_context() if tls.server is not None else None)
+        self._http = LimitedHttpServer(gateway, config.host, config.port, limits=limits,
+                                       routes={**operational_routes(self._healthy), **sns_routes(sns_keys)},
+                                       ssl_context=tls.server.ssl_context() if tls.server is not None else None)
         await self._http.start()
         self._maintenance = asyncio.get_running_loop().create_task(
             sqs.run_maintenance(self._maintenance_stop), name="sqs-maintenance")

@@ -8,6 +8,7 @@ base server's coarser idle sweep, which ``HttpLimits.idle_timeout`` replaces.
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Mapping
 
 from broker.http.limits import HttpLimits
@@ -20,8 +21,10 @@ class LimitedHttpServer(HttpServer):
     """An HTTP/1.1 server enforcing ``limits``; start and stop exactly as ``HttpServer``."""
 
     def __init__(self, handler: HttpHandler, host: str, port: int, *, limits: HttpLimits | None = None,
-                 routes: Mapping[tuple[str, str], HttpHandler] | None = None) -> None:
+                 routes: Mapping[tuple[str, str], HttpHandler] | None = None,
+                 ssl_context: ssl.SSLContext | None = None) -> None:
         limits = limits if limits is not None else HttpLimits()
-        super().__init__(handler, host, port, max_body_bytes=limits.largest_body, routes=routes, idle_timeout=None)
+        super().__init__(handler, host, port, max_body_bytes=limits.largest_body, routes=routes, idle_timeout=None,
+                         ssl_context=ssl_context)
         self._state = ServerState(handler, routes, limits.largest_body, limits)
         self.limits = limits
