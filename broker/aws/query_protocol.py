@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
@@ -402,7 +403,14 @@ def _encode_members(members: dict[str, tuple[str, XmlEncoder]], value: Mapping[s
             spec[1](item, spec[0], parts)
 
 
+# Characters XML 1.0 cannot carry at all, not even as character references (C0 controls but tab, CR and LF; lone
+# surrogates; U+FFFE/U+FFFF): a client can put them in an error message (an action name) or an attribute.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
 def _esc(text: str) -> str:
+    if not text.isprintable():  # every character _NOT_XML matches is unprintable: one C-speed test on the hot path
+        text = _NOT_XML.sub("\ufffd", text)
     if "&" in text:
         text = text.replace("&", "&amp;")
     if "<" in text:
