@@ -1,6 +1,6 @@
 """The v1 StreamGroups gRPC API against a real ``raftmq serve``: every RPC, two members sharing a stream (one of
 them killed: its shards move after its session expires and are resumed after its last checkpoint), resharding, a
-deleted stream, and checkpoints that survive a restart."""
+deleted stream, checkpoints that survive a restart, and a member that keeps its group across a leader failover."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import pytest
 from broker.client import AsyncClient, GroupConsumer, GroupRecord, RaftMQError, stream_group
 from broker.client.groups import AsyncGroups
 from broker.client.streams import position
+from tests.cluster_e2e.cluster import Cluster
 from tests.integration.conftest import make_client, unique_name
 from tests.integration.server import RaftMQServer
 
@@ -271,3 +272,38 @@ async def test_checkpoints_survive_a_restart(tmp_path: Path) -> None:
         server.stop()
     finally:
         server.close()
+
+
+async def test_a_member_keeps_its_group_across_a_leader_failover(tmp_path: Path) -> None:
+    """3 processes: the group's state is replicated, the member's calls move to a survivor when the leader is
+    killed, and a member that never heartbeats still loses its shards (expiry uses replicated entry time)."""
+    cluster = Cluster(tmp_path, 3)
+    try:
+        await asyncio.to_thread(cluster.start)
+        leader = await asyncio.to_thread(cluster.leader)
+        order = [leader, *(n for n in cluster.ids if n != leader)]
+        async with AsyncClient([cluster.nodes[n].admin_address for n in order], retries=30, backoff_s=0.05,
+                               max_backoff_s=0.5, timeout_s=10) as client:
+            await _stream(client, "s", 2)
+            await AsyncGroups(client).join("s", "g", "ghost", session_timeout_ms=2000)  # never heartbeats
+            member = Member(stream_group(client, "s", "g", member="a", session_timeout_ms=2000))
+            await member.consumer.start()
+            first = await _put(client, "s", "one", 50)
+            await member.wait_for(lambda: _seqs(member.checkpointed) >= {s for _, s in first}, timeout=30)
+            await asyncio.to_thread(cluster.kill9, leader)
+            second = await _put(client, "s", "two", 50)  # through a survivor once a new leader is elected
+            await member.wait_for(lambda: _seqs(member.checkpointed) >= {s for _, s in second}, timeout=30)
+
+            async def ghost_expired() -> bool:
+                return len(member.consumer.shards) == 2
+
+            await until(ghost_expired, timeout=30)
+            description = await AsyncGroups(client).describe("s", "g")
+            assert [m.member for m in description.members] == ["a"]
+            last = {shard: seq for shard, seq in [*first, *second]}
+            assert {s.shard_id: s.sequence_number for s in description.shards} == last
+            member.task.cancel()
+            await asyncio.gather(member.task, return_exceptions=True)
+            await member.consumer.close()
+    finally:
+        cluster.close()
