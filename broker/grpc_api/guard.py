@@ -179,6 +179,8 @@ class GrpcAuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 
     def __init__(self, guard: Guard) -> None:
         self._guard = guard
+        # method -> (the servicer's handler, its guarded wrapper): wrapped once, not on every call.
+        self._wrapped: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
 
     async def intercept_service(
             self, continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
@@ -187,13 +189,19 @@ class GrpcAuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         method: str = details.method
         if handler is None or not method.startswith(API_PREFIX):
             return handler
-        guard, metadata = self._guard, details.invocation_metadata
+        cached = self._wrapped.get(method)
+        if cached is None or cached[0] is not handler:
+            cached = self._wrapped[method] = (handler, self._wrap(handler, method))
+        return cached[1]
+
+    def _wrap(self, handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandler:
+        guard = self._guard
         kwargs = {"request_deserializer": handler.request_deserializer,
                   "response_serializer": handler.response_serializer}
 
         async def admit(request: Any, context: Context) -> None:
             try:
-                identity = guard.authenticate(metadata, method)
+                identity = guard.authenticate(context.invocation_metadata(), method)
                 guard.authorize(identity, method, request, _peer_host(context.peer()))
             except BrokerError as exc:
                 log.info("event=grpc-auth-refused method=%s code=%s", method, exc.code)
@@ -217,32 +225,32 @@ class GrpcAuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                     yield item
             return grpc.unary_stream_rpc_method_handler(unary_stream, **kwargs)
         inner = handler.stream_unary or handler.stream_stream
-
-        async def streamed(requests: AsyncIterator[Any]) -> tuple[Any, AsyncIterator[Any]]:
-            """The first request (what a stream is about: Consume's start) and the whole stream again."""
-            iterator = aiter(requests)
-            first = await anext(iterator, None)
-
-            async def replay() -> AsyncIterator[Any]:
-                if first is not None:
-                    yield first
-                async for item in iterator:
-                    yield item
-            return first, replay()
-
         if handler.stream_unary is not None:
             async def stream_unary(requests: AsyncIterator[Any], context: Context) -> Any:
-                first, replayed = await streamed(requests)
+                first, replayed = await _first_request(requests)
                 await admit(first, context)
                 return await inner(replayed, context)
             return grpc.stream_unary_rpc_method_handler(stream_unary, **kwargs)
 
         async def stream_stream(requests: AsyncIterator[Any], context: Context) -> AsyncIterator[Any]:
-            first, replayed = await streamed(requests)
+            first, replayed = await _first_request(requests)
             await admit(first, context)
             async for item in inner(replayed, context):
                 yield item
         return grpc.stream_stream_rpc_method_handler(stream_stream, **kwargs)
+
+
+async def _first_request(requests: AsyncIterator[Any]) -> tuple[Any, AsyncIterator[Any]]:
+    """The first request of a stream (what it is about: Consume's start) and the whole stream again."""
+    iterator = aiter(requests)
+    first = await anext(iterator, None)
+
+    async def replay() -> AsyncIterator[Any]:
+        if first is not None:
+            yield first
+        async for item in iterator:
+            yield item
+    return first, replay()
 
 
 def grpc_auth_interceptor(authenticator: Authenticator, credentials_file: str, operator_account: str,
