@@ -197,6 +197,8 @@ class GroupConsumer:
         """Mark ``record`` and everything before it in its shard as processed (ShardNotOwnedException when the
         shard has moved to another member)."""
         shard = record.shard_id
+        if self._epochs.get(shard) != record.epoch:  # read under an ownership that has since ended
+            raise RaftMQError("ShardNotOwnedException", f"Shard {shard} was reassigned after this record was read.")
         last = shard in self._ended and self._delivered.get(shard) == record.sequence_number
         assignment = await self._groups.checkpoint(self.stream, self.group, shard,
                                                    SHARD_END if last else record.sequence_number,
