@@ -12,7 +12,7 @@ holds the secret, binds the token to one method (a Receive token cannot be repla
 on the same method with another body: TLS is what keeps tokens secret. Not hashing the body keeps signing off the
 hot path: a token is computed once per method and second, not per message or per call.
 
-The server checks the token (``verify_token``) and, once the interceptor has admitted a call, puts the caller in
+The server checks the token (``TokenVerifier.verify``) and, once the interceptor has admitted a call, puts the caller in
 ``CALLER``; the servicers take their account from there (``caller_account``).
 """
 
