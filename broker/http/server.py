@@ -22,6 +22,9 @@ CANCEL_WAIT_SECONDS = 1.0  # how long stop() waits for cancelled handlers to unw
 # As nginx: longer than SDK pools keep idle sockets, short enough that vanished clients do not pile up.
 DEFAULT_IDLE_TIMEOUT = 75.0
 TLS_HANDSHAKE_TIMEOUT = 10.0  # a client that opens a TLS connection and stalls the handshake is dropped
+# Closing a TLS connection waits for the client's close_notify; an SDK's idle pooled connection never sends one, so
+# without a bound every idle keep-alive connection would hold a graceful stop for its whole grace period.
+TLS_SHUTDOWN_TIMEOUT = 0.5
 
 
 class HttpServer:
@@ -62,10 +65,11 @@ class HttpServer:
             raise RuntimeError("HttpServer already started")
         loop = asyncio.get_running_loop()
         state = self._state
-        handshake_timeout = None if self._ssl is None else TLS_HANDSHAKE_TIMEOUT  # only allowed with ssl
+        tls = self._ssl is not None  # the TLS timeouts may only be given with ssl
         self._server = await loop.create_server(lambda: HttpProtocol(state), self._host, self._port,
                                                 reuse_address=True, backlog=1024, ssl=self._ssl,
-                                                ssl_handshake_timeout=handshake_timeout)
+                                                ssl_handshake_timeout=TLS_HANDSHAKE_TIMEOUT if tls else None,
+                                                ssl_shutdown_timeout=TLS_SHUTDOWN_TIMEOUT if tls else None)
         # With a host name resolving to several addresses and port 0, each socket gets its own port: we report the
         # first. Bind to a literal address when the port matters.
         sockname = self._server.sockets[0].getsockname()

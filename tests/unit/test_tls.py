@@ -4,6 +4,7 @@ services need a cluster certificate, and the Raft transport over mutual TLS."""
 from __future__ import annotations
 
 import asyncio
+import socket
 import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -244,3 +245,23 @@ async def test_raft_messages_flow_over_mtls_and_not_from_another_ca(pki: Pki, ca
             await t.stop()
         for s in (sa, sb, rs):
             await s.stop(None)
+
+
+def _keep_alive_request(port: int, cafile: Path) -> ssl.SSLSocket:
+    """A blocking TLS socket that got one answer and then sits idle, as an SDK's pooled connection does."""
+    context = ssl.create_default_context(cafile=str(cafile))
+    sock = context.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=5), server_hostname="localhost")
+    sock.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+    assert sock.recv(4096).startswith(b"HTTP/1.1 200")
+    return sock
+
+
+async def test_idle_tls_connections_do_not_hold_a_graceful_stop(pki: Pki) -> None:
+    server = HttpServer(_hello, "127.0.0.1", 0, ssl_context=ServerTls.load(*pki.cert("srv")).ssl_context())
+    await server.start()
+    sock = await asyncio.to_thread(_keep_alive_request, server.port, pki.ca / "ca.pem")
+    try:
+        # The client never answers the server's close_notify; the stop must not wait out its 10 s grace for it.
+        await asyncio.wait_for(server.stop(10.0), 3.0)
+    finally:
+        sock.close()
