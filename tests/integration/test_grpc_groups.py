@@ -11,6 +11,7 @@ from pathlib import Path
 
 import grpc
 import pytest
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from broker.client import AsyncClient, GroupConsumer, GroupRecord, RaftMQError, stream_group
 from broker.client.groups import AsyncGroups
@@ -96,6 +97,17 @@ async def test_every_rpc(client: AsyncClient, name: str) -> None:
         await groups.describe(name, "g")
     assert (caught.value.code, caught.value.status) == ("ResourceNotFoundException", grpc.StatusCode.NOT_FOUND)
     assert await groups.list_groups(name) == []
+
+
+def test_reflection_lists_the_service(server: RaftMQServer) -> None:
+    assert server.ready is not None
+    with grpc.insecure_channel(f"127.0.0.1:{server.ready.grpc_port}") as channel:
+        stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+        (answer,) = stub.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(
+            file_containing_symbol="raftmq.broker.v1.StreamGroups")]))
+        assert answer.file_descriptor_response.file_descriptor_proto
+        (answer,) = stub.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]))
+        assert "raftmq.broker.v1.StreamGroups" in {s.name for s in answer.list_services_response.service}
 
 
 async def test_bad_requests(client: AsyncClient, name: str) -> None:
