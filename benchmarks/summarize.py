@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from benchmarks import plots
+from benchmarks import plots, pngplots
 
 # The call whose latency best says what a user sees, in order of preference: end to end, then from the intended
 # start (open loop), then the first call of the cycle.
@@ -94,7 +94,8 @@ def markdown_table(results: Sequence[Loaded]) -> str:
 
 
 def write(results: Sequence[Loaded], out: Path, title: str = "") -> str:
-    """Write summary.md, timeline.svg and latency.svg under ``out``; the Markdown."""
+    """Write summary.md, timeline.svg and latency.svg under ``out`` (and the same charts as PNG when matplotlib,
+    the ``bench`` extra, is installed); the Markdown."""
     out.mkdir(parents=True, exist_ok=True)
     table = markdown_table(results)
     (out / "summary.md").write_text(table + "\n")
@@ -111,4 +112,7 @@ def write(results: Sequence[Loaded], out: Path, title: str = "") -> str:
             latency[r.label if same else f"{r.label} ({call})"] = dict((r.median.get("latency_us") or {})[call])
     what = f"{next(iter(calls.values()))} latency" if same else "latency"
     (out / "latency.svg").write_text(plots.percentiles_svg(latency, f"{scenario}: {what}, median of runs"))
+    if pngplots.available():
+        pngplots.timeline_png(timeline, f"{scenario}: throughput (median run)", unit, out / "timeline.png")
+        pngplots.percentiles_png(latency, f"{scenario}: {what}, median of runs", out / "latency.png")
     return table

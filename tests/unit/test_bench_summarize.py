@@ -83,3 +83,20 @@ def test_compare_runs_every_peer_with_the_same_options_and_reports(tmp_path: Pat
     out = capsys.readouterr().out
     assert "| one | sqs-cycle | 1 x 2 |" in out and "| two | sqs-cycle | 1 x 2 |" in out
     assert (tmp_path / "timeline.svg").exists() and (tmp_path / "summary.md").exists()
+
+
+def test_write_also_draws_png_charts_when_matplotlib_is_installed(tmp_path: Path) -> None:
+    import struct
+
+    from benchmarks import pngplots
+
+    assert pngplots.available()  # matplotlib is in the test extra, so this path always runs in CI
+    a = result_file(tmp_path / "a.json", [1000.0, 3000.0], 1500.0)
+    b = result_file(tmp_path / "b.json", [500.0], 9000.0)
+    summarize.write(summarize.load([a, b]), tmp_path / "out")
+    for name in ("timeline.png", "latency.png"):
+        data = (tmp_path / "out" / name).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"
+        width, height = struct.unpack(">II", data[16:24])
+        assert 600 <= width <= 1400 and 300 <= height <= 700  # a chart with its legend beside it, not a blank
+        assert len(data) > 10_000
