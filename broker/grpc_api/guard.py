@@ -76,7 +76,7 @@ def _subscribe(r: Any, account: str, region: str) -> list[Check]:
                                   "Endpoint": r.endpoint})]
 
 
-_Q, _S, _T, _A = (f"{API_PREFIX}{name}/" for name in ("Queues", "Streams", "Topics", "Admin"))
+_Q, _S, _T, _A, _G = (f"{API_PREFIX}{name}/" for name in ("Queues", "Streams", "Topics", "Admin", "StreamGroups"))
 PERMISSIONS: dict[str, Rule] = {
     _Q + "CreateQueue": _queue("CreateQueue"),
     _Q + "GetQueue": _queue_ref("GetQueueUrl"),
@@ -104,6 +104,14 @@ PERMISSIONS: dict[str, Rule] = {
     _T + "Subscribe": _subscribe,
     _T + "Unsubscribe": lambda r, account, region: [("sns", "Unsubscribe", {"SubscriptionArn": r.arn})],
     _T + "ListSubscriptions": _topic("ListSubscriptionsByTopic"),
+    # Consumer groups have no AWS API (KCL keeps them in DynamoDB): RaftMQ's own kinesis: actions on the stream.
+    _G + "JoinGroup": _stream("JoinGroup"),
+    _G + "Heartbeat": _stream("HeartbeatGroup"),
+    _G + "Checkpoint": _stream("CheckpointGroup"),
+    _G + "LeaveGroup": _stream("LeaveGroup"),
+    _G + "DescribeGroup": _stream("DescribeGroup"),
+    _G + "ListGroups": _stream("ListGroups"),
+    _G + "DeleteGroup": _stream("DeleteGroup"),
     _A + "ClusterStatus": _admin("ClusterStatus"),
     _A + "AddNode": _admin("AddNode"),
     _A + "RemoveNode": _admin("RemoveNode"),

@@ -20,6 +20,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from broker.auth.grpc_auth import sign
 from broker.client import AsyncClient, Client, RaftMQError
+from broker.client.groups import AsyncGroups
 from proto.broker.v1 import queues_pb2
 from tests.integration.server import RaftMQServer
 
@@ -105,6 +106,11 @@ async def test_a_signed_caller_uses_every_service(clients: dict[str, AsyncClient
     await a.streams.create("every-stream")
     shard = (await a.streams.put("every-stream", [(b"r1", "k")]))[0].shard_id
     assert [r.data for r in (await a.streams.read("every-stream", shard)).records] == [b"r1"]
+    assignment = await AsyncGroups(a).join("every-stream", "workers", "m1")
+    assert [s.shard_id for s in assignment.shards] == [shard]
+    assert await AsyncGroups(a).list_groups("every-stream") == ["workers"]
+    error = await refused(AsyncGroups(clients["carol"]).join("every-stream", "workers", "m2"))  # sqs:* only
+    assert (error.status, error.code) == (grpc.StatusCode.PERMISSION_DENIED, "AccessDenied")
     arn = await a.topics.create("every-topic")
     assert arn == f"arn:aws:sns:us-east-1:{A}:every-topic"
     assert all(r.message_id for r in await a.topics.publish("every-topic", ["hello"]))

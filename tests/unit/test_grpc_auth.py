@@ -15,7 +15,7 @@ from broker.client.credentials import Credentials, Signer
 from broker.grpc_api.errors import detail_of, status_of
 from broker.grpc_api.guard import API_PREFIX, PERMISSIONS, Guard, _peer_host
 from broker.model.errors import BrokerError
-from proto.broker.v1 import admin_pb2, queues_pb2, streams_pb2, topics_pb2
+from proto.broker.v1 import admin_pb2, groups_pb2, queues_pb2, streams_pb2, topics_pb2
 
 A, B = "111111111111", "222222222222"
 NOW = datetime(2026, 11, 28, 18, 0, 0, tzinfo=UTC)
@@ -109,7 +109,7 @@ def test_credentials_come_from_arguments_or_the_aws_environment() -> None:
 
 def test_every_v1_method_has_a_permission() -> None:
     methods = {f"/{service.full_name}/{method.name}"
-               for module in (queues_pb2, streams_pb2, topics_pb2, admin_pb2)
+               for module in (queues_pb2, streams_pb2, topics_pb2, admin_pb2, groups_pb2)
                for service in module.DESCRIPTOR.services_by_name.values() for method in service.methods}
     assert methods == set(PERMISSIONS)
     assert all(m.startswith(API_PREFIX) for m in methods)
