@@ -5,8 +5,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from broker.model.commands import SendEntry as ModelSendEntry
 from broker.model.sqs_types import ReceivedMessage
+from broker.sqs.messages import build_send_entry, plain_send_entry
 from proto.broker.v1.queues_pb2 import AttributeValue, Message, SendEntry
+
+
+def send_entry_of(entry_id: str, entry: SendEntry, fifo: bool) -> ModelSendEntry:
+    """One SendEntry validated and hashed by the SQS service's rules (raises the BrokerError AWS would)."""
+    if fifo or entry.attributes or entry.group_id or entry.deduplication_id or entry.HasField("delay_seconds"):
+        return build_send_entry(entry_id, send_params(entry), fifo)
+    return plain_send_entry(entry_id, entry.body)
 
 
 def send_params(entry: SendEntry) -> dict[str, Any]:

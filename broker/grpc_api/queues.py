@@ -16,7 +16,7 @@ from typing import Any, TypeAlias
 import grpc
 
 from broker.auth.grpc_auth import caller_account
-from broker.grpc_api.convert import message_of, send_params
+from broker.grpc_api.convert import message_of, send_entry_of
 from broker.grpc_api.errors import abort, detail_of
 from broker.ids import random_uuid
 from broker.model import errors
@@ -25,7 +25,6 @@ from broker.model.commands import DeleteMessages, ReceiveMessages, SendEntry
 from broker.model.sqs_types import MAX_BATCH_BYTES
 from broker.model.sqs_validation import check_fifo_id, check_int_param, check_visibility_timeout, check_wait_time
 from broker.service import RequestContext
-from broker.sqs.messages import build_send_entry
 from broker.sqs.service import SqsService
 from proto.broker.v1 import queues_pb2 as pb
 
@@ -156,33 +155,36 @@ class QueuesServicer:
         if not request.entries:
             raise errors.EmptyBatchRequest("There should be at least one entry in the request.")
         fifo = name.endswith(".fifo")
-        results = [pb.SendResult() for _ in request.entries]
         entries: list[SendEntry] = []
         positions: list[int] = []
+        failures: dict[int, BaseException] = {}
         for index, raw in enumerate(request.entries):
             try:
-                entries.append(build_send_entry(str(index), send_params(raw), fifo))
+                entries.append(send_entry_of(str(index), raw, fifo))
                 positions.append(index)
             except errors.BrokerError as exc:
-                results[index].error.CopyFrom(detail_of(exc))
+                failures[index] = exc
         total = sum(e.size for e in entries)
         if total > MAX_BATCH_BYTES:
             raise errors.BatchRequestTooLong(
                 f"Batch requests cannot be longer than {MAX_BATCH_BYTES} bytes. You have sent {total} bytes.")
-        if not entries:
+        if entries:
+            outcomes = await service.send_entries(account, name, account, entries)
+        else:
             await service.require_queue(account, name)  # invalid entries only: the queue must still exist
-            return pb.SendResponse(results=results)
-        outcomes = await service.send_entries(account, name, account, entries)
-        for index, entry, outcome in zip(positions, entries, outcomes, strict=True):
-            result = results[index]
+            outcomes = []
+        for index, outcome in zip(positions, outcomes, strict=True):
             if isinstance(outcome, BaseException):
-                result.error.CopyFrom(detail_of(outcome))
-                continue
-            result.md5_of_body = entry.md5_body
-            if isinstance(outcome, tuple):
-                result.message_id, result.sequence_number = outcome
-            else:
-                result.message_id = entry.message_id
+                failures[index] = outcome
+        if not failures:  # the common case: one result per entry, built in one call each
+            return pb.SendResponse(results=[_sent(entry, outcome)
+                                            for entry, outcome in zip(entries, outcomes, strict=True)])
+        results = [pb.SendResult() for _ in request.entries]
+        for index, entry, outcome in zip(positions, entries, outcomes, strict=True):
+            if index not in failures:
+                results[index].CopyFrom(_sent(entry, outcome))
+        for index, failure in failures.items():
+            results[index].error.CopyFrom(detail_of(failure))
         return pb.SendResponse(results=results)
 
     async def Receive(self, request: pb.ReceiveRequest, context: Context) -> pb.ReceiveResponse:
@@ -246,6 +248,12 @@ class QueuesServicer:
             yield response
         if session.failure is not None:
             await abort(context, session.failure)
+
+
+def _sent(entry: SendEntry, outcome: object) -> pb.SendResult:
+    if isinstance(outcome, tuple):  # FIFO: (message id, sequence number), the original's for a duplicate
+        return pb.SendResult(message_id=outcome[0], sequence_number=outcome[1], md5_of_body=entry.md5_body)
+    return pb.SendResult(message_id=entry.message_id, md5_of_body=entry.md5_body)
 
 
 class _ConsumeSession:

@@ -50,6 +50,14 @@ def build_send_entry(entry_id: str, params: dict[str, Any], fifo: bool = False) 
                      md5_system_attributes=md5_of_attributes(system), group_id=group_id, dedup_id=dedup_id)
 
 
+def plain_send_entry(entry_id: str, body: object) -> SendEntry:
+    """``build_send_entry`` for the common message (standard queue, body only) without the general path's
+    per-parameter checks: the gRPC API sends such messages by the thousand."""
+    text = check_body(body)
+    data = text.encode("utf-8")
+    return SendEntry(entry_id, random_uuid(), text, md5_of_body(data), len(data))
+
+
 def send_result(entry: SendEntry, outcome: object = None) -> dict[str, Any]:
     """The reply for a stored entry; ``outcome`` (FIFO) is (message id, sequence number) from the model, the
     original message's for a duplicate."""
