@@ -54,8 +54,6 @@ def build_authenticator(host: str, credentials_file: str | None, insecure: bool,
         store = load_credentials(credentials_file)
         log.info("event=auth mode=verified credentials=%s accounts=%d access_keys=%d", credentials_file,
                  len(store.accounts), len(store.keys))
-        log.warning("event=auth-gap grpc: the gRPC client API is refused (it cannot check credentials yet); the "
-                    "cluster's internal Raft services on the gRPC port are not authenticated: keep it private")
         return Authenticator(store, secure_transport=secure_transport)
     if mode is SecurityMode.DEV:
         log.warning("event=auth mode=dev: listening on loopback only (%s) without --credentials; ANY credentials "

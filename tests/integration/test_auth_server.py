@@ -270,21 +270,3 @@ def test_a_topic_feeds_another_accounts_queue_only_with_the_queues_source_arn_gr
     sns_b.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn, Attributes={"RawMessageDelivery": "true"})
     sns_b.publish(TopicArn=topic, Message="fed")
     assert [m["Body"] for m in queues.receive_message(QueueUrl=url, WaitTimeSeconds=5)["Messages"]] == ["fed"]
-
-
-def test_grpc_client_api_is_refused_while_it_cannot_check_credentials(secured: SecuredServer) -> None:
-    """With --credentials the HTTP APIs verify every request; the gRPC client API cannot yet, so it must refuse
-    (UNAUTHENTICATED, not retryable) rather than let anyone in. Health stays served for load balancers."""
-    import grpc
-    from grpc_health.v1 import health_pb2, health_pb2_grpc
-
-    from proto.broker.v1 import queues_pb2, queues_pb2_grpc
-
-    assert secured.ready is not None
-    with grpc.insecure_channel(f"127.0.0.1:{secured.ready.grpc_port}") as channel:
-        with pytest.raises(grpc.RpcError) as refused:
-            queues_pb2_grpc.QueuesStub(channel).ListQueues(queues_pb2.ListQueuesRequest(), timeout=10)
-        assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
-        assert "requires credentials" in (refused.value.details() or "")
-        status = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=10).status
-        assert status == health_pb2.HealthCheckResponse.SERVING
