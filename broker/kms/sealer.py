@@ -15,7 +15,6 @@ with, then base64.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import hashlib
 import hmac
@@ -37,6 +36,7 @@ KINESIS_MANAGED = "alias/aws/kinesis"
 # Derivation labels of the managed keys; Kinesis's is the one broker/kinesis/sealing.py always used.
 LABELS: dict[str, bytes] = {SQS_MANAGED: b"sqs-messages\x00", KINESIS_MANAGED: b"kinesis-records\x00"}
 TEXT_PREFIX = "\x00RMK:"
+_TEXT_START = len(TEXT_PREFIX)
 
 RootGetter = Callable[[], bytes | None]
 _Sealing = tuple[bytes, AESGCM]
@@ -86,8 +86,9 @@ class Sealer:
         aead = self._opening.get((sealed[4:end], context))
         if aead is None:
             aead = self._opening_key(sealed[4:end], context)
+        view = memoryview(sealed)  # no copies of the ciphertext on the way into the AEAD
         try:
-            return aead.decrypt(sealed[end:end + NONCE], sealed[end + NONCE:], sealed[:end])
+            return aead.decrypt(view[end:end + NONCE], view[end + NONCE:], view[:end])
         except (InvalidTag, ValueError):
             name = sealed[9:end].decode("ascii", "replace")
             version = _VERSION.unpack_from(sealed, 4)[0]
@@ -97,12 +98,12 @@ class Sealer:
 
     def seal_text(self, name: str, text: str) -> str:
         """``seal`` for a text field: TEXT_PREFIX + base64."""
-        return TEXT_PREFIX + base64.b64encode(self.seal(name, text.encode("utf-8"))).decode("ascii")
+        return TEXT_PREFIX + binascii.b2a_base64(self.seal(name, text.encode("utf-8")), newline=False).decode("ascii")
 
     def open_text(self, text: str) -> str:
         """The text of a ``seal_text`` value."""
         try:
-            sealed = base64.b64decode(text[len(TEXT_PREFIX):])
+            sealed = binascii.a2b_base64(text[_TEXT_START:])
         except (ValueError, binascii.Error):
             raise KmsFailure(INVALID_STATE, "The stored data is not in the sealed format.") from None
         return self.open(sealed).decode("utf-8")
