@@ -84,6 +84,9 @@ class BrokerApp:
         tls = self._tls = load_node_tls(tls_cert=config.tls_cert, tls_key=config.tls_key,
                                         cluster_ca=config.cluster_ca, node_cert=config.node_cert,
                                         node_key=config.node_key, clustered=bool(config.peers))
+        if tls.cluster is not None and config.node_id not in parse_peers(config.peers or ""):
+            raise ValueError(f"with --cluster-ca, list {config.node_id} in --peers (also with --join): its entry is "
+                             "its mutual-TLS cluster port, --grpc-port the client API's")
         auth = build_authenticator(config.host, config.credentials_file, config.insecure, config.account_id,
                                    secure_transport=tls.server is not None)
         # Abuse limits (docs/security.md); a malformed option is a ValueError before anything is opened.
