@@ -134,3 +134,19 @@ def test_grpc_client_over_tls(servers: dict[str, RaftMQServer], pki: Path) -> No
         with Client(address, retries=0, timeout_s=5, **options) as wrong, pytest.raises(RaftMQError) as failed:
             wrong.list_queues()
         assert failed.value.retryable  # UNAVAILABLE: the connection never came up
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (["--tls-cert", "{ca}/server.pem", "--tls-key", "{ca}/ca.key"], "--tls-cert/--tls-key"),
+    (["--peers", "n1=127.0.0.1:1", "--tls-cert", "{ca}/server.pem", "--tls-key", "{ca}/server.key"],
+     "also needs --cluster-ca"),
+    (["--join", "--peers", "n1=127.0.0.1:1", "--cluster-ca", "{ca}/ca.pem", "--node-cert", "{ca}/server.pem",
+      "--node-key", "{ca}/server.key"], "list n9 in --peers"),
+])
+def test_serve_refuses_inconsistent_tls_options(pki: Path, tmp_path: Path, args: list[str], says: str) -> None:
+    argv = [a.format(ca=pki / "ca") for a in args]
+    done = subprocess.run([sys.executable, "-m", "broker.cli", "serve", "--node-id", "n9", "--data-dir",
+                           str(tmp_path / "data"), "--port", "0", "--grpc-port", "0", *argv],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 1, done.stderr
+    assert "raftmq: cannot start:" in done.stderr and says in done.stderr
