@@ -40,6 +40,7 @@ DEFAULT_BODY_BYTES: Mapping[str, int] = MappingProxyType(
     {"sqs": 4 * MIB, "kinesis": 15 * MIB, "sns": 1 * MIB, "sts": 64 * KIB})
 # The cap of a request whose service the headers do not name: the largest Query service's.
 UNNAMED = "sqs"
+MAX_CACHED_TARGETS = 512  # bounded against clients sending junk targets
 
 JSON_1_0 = "application/x-amz-json-1.0"
 CBOR = "application/x-amz-cbor-1.1"
@@ -70,6 +71,8 @@ class HttpLimits:
     body_timeout: float | None = 20.0
     min_body_rate: float = 16 * KIB  # bytes per second
     idle_timeout: float | None = 75.0  # keep-alive: close a connection silent this long between requests
+    # X-Amz-Target -> its cap, filled as targets are seen (SDKs send a few dozen): one dict lookup per request.
+    _target_caps: dict[str, int] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         for name in ("header_timeout", "body_timeout", "idle_timeout"):
@@ -112,18 +115,19 @@ class HttpLimits:
 
     def body_cap(self, headers: Mapping[str, str]) -> int:
         """The body cap of a request, from its headers alone."""
-        caps = self.body_bytes
         target = headers.get("x-amz-target")
-        service = None
-        if target is not None:
-            service = TARGET_SERVICES.get(target.partition(".")[0])
-        else:
-            service = scope_service(headers.get("authorization"))
-        if service is not None:
-            cap = caps.get(service)
-            if cap is not None:
-                return cap
-        return self.fallback_body_bytes
+        if target is None:
+            return self._service_cap(scope_service(headers.get("authorization")))
+        cap = self._target_caps.get(target)
+        if cap is None:
+            cap = self._service_cap(TARGET_SERVICES.get(target.partition(".")[0]))
+            if len(self._target_caps) < MAX_CACHED_TARGETS:
+                self._target_caps[target] = cap
+        return cap
+
+    def _service_cap(self, service: str | None) -> int:
+        cap = self.body_bytes.get(service) if service is not None else None
+        return cap if cap is not None else self.fallback_body_bytes
 
 
 def scope_service(authorization: str | None) -> str | None:

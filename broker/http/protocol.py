@@ -17,14 +17,16 @@ A connection's life::
 
 Abuse limits (``HttpLimits``): body caps per service checked on the head (Content-Length) and as chunks arrive,
 never after buffering; header count and size (431); a connection cap (503 and close); and timeouts checked by one
-sweep over all connections per ``sweep_period`` (timestamps on the hot path, no timer per request). The timeouts run
-only while the server waits for the client, never while a handler runs or answers are owed.
+sweep over all connections per ``sweep_period``. The request path only copies a coarse clock the sweep refreshes
+(no timer, no clock call per request), so timeouts are exact to one period. They run only while the server waits
+for the client, never while a handler runs or answers are owed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -78,7 +80,7 @@ class ServerState:
     """What every connection of one server shares: the handlers, the limits and the set of live connections."""
 
     __slots__ = ("_sweep", "clock", "connections", "default_handler", "drained", "draining", "limits",
-                 "max_body_bytes", "routes")
+                 "max_body_bytes", "now", "routes")
 
     def __init__(self, handler: HttpHandler, routes: Mapping[tuple[str, str], HttpHandler] | None,
                  max_body_bytes: int, limits: HttpLimits | None = None,
@@ -94,6 +96,9 @@ class ServerState:
         self.drained = asyncio.Event()
         self._sweep: asyncio.TimerHandle | None = None
         self.clock = clock if clock is not None else time.monotonic
+        # A coarse clock for the connections' timestamps, refreshed by each sweep and each new connection: reading
+        # it costs an attribute, not a clock call per request. Timeouts are therefore exact to one sweep period.
+        self.now = self.clock()
 
     def admit(self, conn: HttpProtocol) -> bool:
         """Count a new connection in; False when the connection cap is reached (the caller refuses it)."""
@@ -102,6 +107,7 @@ class ServerState:
             count_rejected("connection_limit")
             return False
         self.connections.add(conn)
+        self.now = self.clock()
         HTTP_CONNECTIONS.inc()
         if self._sweep is None and self.limits.timed:
             self._schedule_sweep()
@@ -128,6 +134,7 @@ class ServerState:
         self._sweep = None
         if now is None:
             now = self.clock()
+        self.now = now
         closed = 0
         for conn in list(self.connections):
             reason = conn.check_timeouts(now)
@@ -202,10 +209,12 @@ class HttpProtocol(asyncio.Protocol):
         self._reads_seen = -1  # _reads at the previous idle sweep
         # Abuse limits: this request's body cap and header count, and loop times for the timeouts.
         self._body_cap = state.max_body_bytes
+        # Read per header line: kept here, one attribute away (no limit: the largest int).
+        self._max_head_bytes = state.limits.max_header_bytes
+        self._max_headers = state.limits.max_headers if state.limits.max_headers is not None else sys.maxsize
         self._header_count = 0
         self._requests = 0  # requests begun on this connection
-        self._clock = state.clock
-        self._free_since = self._clock()  # when the server last started waiting for the client
+        self._free_since = state.clock()  # when the server last started waiting for the client
         self._begun_at = 0.0  # first byte of the current request
         self._head_done_at = 0.0  # end of the current request's head; 0.0 while it is incomplete
 
@@ -286,7 +295,7 @@ class HttpProtocol(asyncio.Protocol):
         self._body_bytes = 0
         self._expect_continue = False
         self._requests += 1
-        self._begun_at = self._clock()
+        self._begun_at = self._state.now
         self._head_done_at = 0.0
 
     def on_url(self, url: bytes) -> None:
@@ -298,14 +307,8 @@ class HttpProtocol(asyncio.Protocol):
     def on_header(self, name: bytes, value: bytes) -> None:
         self._head_bytes += len(name) + len(value)
         self._header_count += 1
-        limits = self._state.limits
-        if self._head_bytes > limits.max_header_bytes:
-            count_rejected("headers_too_large")
-            raise _Reject(self._limit_error(431, "RequestHeaderFieldsTooLarge", "Request header fields too large."))
-        if limits.max_headers is not None and self._header_count > limits.max_headers:
-            count_rejected("too_many_headers")
-            raise _Reject(self._limit_error(431, "RequestHeaderFieldsTooLarge",
-                                            f"More than {limits.max_headers} request header fields."))
+        if self._head_bytes > self._max_head_bytes or self._header_count > self._max_headers:
+            self._headers_over_limit()
         key = _header_names.get(name)
         if key is None:
             # latin-1 never fails and round-trips the exact bytes (signature checks need them).
@@ -318,7 +321,7 @@ class HttpProtocol(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         headers = self._headers
-        self._head_done_at = self._clock()
+        self._head_done_at = self._state.now
         self._body_cap = self._state.limits.body_cap(headers)
         length = headers.get("content-length")
         if length is not None:
@@ -427,7 +430,7 @@ class HttpProtocol(asyncio.Protocol):
                                     response.status, (time.perf_counter() - started) * 1e6)
         finally:
             self._task = None
-            self._free_since = self._clock()
+            self._free_since = self._state.now
             if self._lost:
                 self._state.release(self)
             else:
@@ -457,6 +460,14 @@ class HttpProtocol(asyncio.Protocol):
     def _write(self, data: bytes) -> None:
         if not self._done and self._transport is not None:
             self._transport.write(data)
+
+    def _headers_over_limit(self) -> None:
+        if self._head_bytes > self._max_head_bytes:
+            count_rejected("headers_too_large")
+            raise _Reject(self._limit_error(431, "RequestHeaderFieldsTooLarge", "Request header fields too large."))
+        count_rejected("too_many_headers")
+        raise _Reject(self._limit_error(431, "RequestHeaderFieldsTooLarge",
+                                        f"More than {self._max_headers} request header fields."))
 
     def _too_large(self) -> HttpResponse:
         count_rejected("body_too_large")

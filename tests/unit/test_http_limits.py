@@ -319,7 +319,8 @@ async def test_a_later_request_is_timed_from_its_first_byte_not_from_the_idle_ga
     conn = Conn(state)
     conn.send("GET /1 HTTP/1.1\r\nHost: h\r\n\r\n")
     await settle()
-    clock.now += 50  # idle keep-alive for 50 s, then the next request starts arriving
+    clock.now += 50  # idle keep-alive for 50 s (the periodic sweep runs), then the next request starts arriving
+    assert state.sweep_timeouts() == 0
     conn.send("GET /2 HTTP/1.1\r\nHo")
     assert state.sweep_timeouts(clock.now + 9) == 0
     assert state.sweep_timeouts(clock.now + 11) == 1
