@@ -37,7 +37,6 @@ class GrpcServer:
             (health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME, *reflected),
             self._server)
         self.host = host
-        self.tls = credentials is not None
         self.port = self._bind(host, port, credentials)
         self.cluster_port: int | None = None
         if cluster_port is not None:
