@@ -361,3 +361,18 @@ async def test_slowloris_over_a_real_socket_is_closed_by_the_sweep() -> None:
         writer2.close()
     finally:
         await srv.stop(1.0)
+
+
+def test_node_options_become_limits() -> None:
+    from broker.config import NodeConfig
+    from broker.limits_wiring import http_limits
+
+    default = http_limits(NodeConfig())
+    assert default == HttpLimits()
+    custom = http_limits(NodeConfig(max_connections=0, header_timeout_s=0, body_timeout_s=5, idle_timeout_s=-1,
+                                    max_body_bytes="sqs=1K"))
+    assert custom.max_connections is None and custom.header_timeout is None and custom.idle_timeout is None
+    assert custom.body_timeout == 5
+    assert custom.body_bytes["sqs"] == 1024 and custom.body_bytes["kinesis"] == 15 << 20
+    with pytest.raises(ValueError):
+        http_limits(NodeConfig(max_body_bytes="sqs=big"))

@@ -234,3 +234,21 @@ async def test_throttling_errors_are_the_codes_botocore_retries(name: str) -> No
 def test_unknown_service_gets_the_generic_throttling_exception() -> None:
     error = throttling_error("dynamodb")
     assert (error.code, error.status, error.legacy_code) == ("ThrottlingException", 400, "ThrottlingException")
+
+
+def test_node_options_become_a_throttle(tmp_path: Any) -> None:
+    import json
+
+    from broker.config import NodeConfig
+    from broker.limits_wiring import request_throttle
+
+    assert request_throttle(NodeConfig()) is None  # dev mode: off by default
+    dev = request_throttle(NodeConfig(max_request_rate=5))
+    assert dev is not None and dev.limit_of("anything") == RateLimit(5, 5)
+    path = tmp_path / "credentials.json"
+    path.write_text(json.dumps({"accounts": [{"id": "111111111111", "root_keys": [
+        {"id": "AKIAROOT000000000001", "secret": "s", "rate_limit": {"requests_per_second": 2}}]}]}))
+    verified = request_throttle(NodeConfig(credentials_file=str(path), max_request_rate=50, request_burst=80))
+    assert verified is not None
+    assert verified.limit_of("AKIAROOT000000000001") == RateLimit(2, 2)
+    assert verified.limit_of("AKIAOTHER0000000001") == RateLimit(50, 80)
