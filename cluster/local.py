@@ -38,7 +38,8 @@ class LocalReplicator:
     """Single-node ``cluster.api.Replicator`` with group commit.
 
     ``keep_log_entries`` bounds the log: entries older than that many before ``last_applied`` are deleted in the
-    same transaction (the state tables hold everything they produced).
+    same transaction (the state tables hold everything they produced). 0 writes no log at all: one node recovers
+    from its state tables, which the same transaction updates, so the log only serves inspection (``read_log``).
     """
 
     def __init__(self, store: LmdbStore, state_machine: StateMachine, *, keep_log_entries: int = 10_000,
@@ -62,6 +63,7 @@ class LocalReplicator:
         self._last_ts = keys.u64_from(raw) if raw else 0
         first = store.first_key(LOG_TABLE)
         self._first_index = keys.u64_from(first) if first else self.last_applied + 1
+        self._log_written = first is not None  # with keep_log_entries=0 a log left from before is deleted once
 
     def start(self) -> None:
         """Rebuild the state machine from the tables and start the commit loop."""
@@ -139,9 +141,11 @@ class LocalReplicator:
         index = self.last_applied
         ts = self.now_ms()
         pack_entry = _ENTRY_HEADER.pack
+        keep = self._keep
         for data, _ in batch:
             index += 1
-            changes.put(LOG_TABLE, keys.u64_pack(index), pack_entry(TERM, ts) + data)
+            if keep:
+                changes.put(LOG_TABLE, keys.u64_pack(index), pack_entry(TERM, ts) + data)
             try:
                 reply: object = self._sm.apply(EntryMeta(index, TERM, ts), data, changes)
             except Exception as exc:  # a bug in apply: deterministic, so every replay fails the same way
@@ -153,9 +157,10 @@ class LocalReplicator:
         changes.put(META_TABLE, _LAST_APPLIED, keys.u64_pack(index))
         changes.put(META_TABLE, _LAST_TS, keys.u64_pack(ts))
         ranges: list[tuple[str, bytes, bytes]] = []
-        horizon = index - self._keep + 1
-        if horizon > self._first_index:
+        horizon = index - keep + 1
+        if horizon > self._first_index and (keep or self._log_written):
             ranges.append((LOG_TABLE, keys.u64_pack(self._first_index), keys.u64_pack(horizon)))
+            self._log_written = bool(keep)
             self._first_index = horizon
         return replies, changes, ranges
 

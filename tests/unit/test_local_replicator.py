@@ -93,6 +93,28 @@ async def test_log_is_compacted_to_the_retained_window(tmp_path: Path) -> None:
     assert [index for index, _, _ in read_log(store)] == [8, 9, 10]
 
 
+async def test_without_a_log_the_state_tables_alone_survive_a_restart(tmp_path: Path) -> None:
+    store = LmdbStore(str(tmp_path))
+    rep = LocalReplicator(store, CounterMachine())
+    rep.start()
+    for _ in range(3):
+        await rep.propose_and_wait(b"1")
+    await rep.stop()
+    assert len(read_log(store)) == 3
+    rep = LocalReplicator(store, CounterMachine(), keep_log_entries=0)
+    rep.start()
+    assert await rep.propose_and_wait(b"2") == 5
+    await rep.stop()
+    assert read_log(store) == []  # the old log is gone and no entry was written
+    sm = CounterMachine()
+    rep = LocalReplicator(store, sm, keep_log_entries=0)
+    rep.start()
+    assert sm.total == 5
+    assert await rep.propose_and_wait(b"1") == 6
+    assert sm.metas[-1].index == 5  # indexes keep counting from last_applied
+    await rep.stop()
+
+
 async def test_apply_bug_fails_one_proposal_not_the_node(tmp_path: Path) -> None:
     rep = LocalReplicator(LmdbStore(str(tmp_path)), CounterMachine())
     rep.start()
