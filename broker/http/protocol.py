@@ -30,7 +30,7 @@ import sys
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from typing import cast
+from typing import NoReturn, cast
 
 import httptools
 
@@ -207,7 +207,7 @@ class HttpProtocol(asyncio.Protocol):
         self._linger: asyncio.TimerHandle | None = None
         self._reads = 0  # data_received calls, for the idle sweep
         self._reads_seen = -1  # _reads at the previous idle sweep
-        # Abuse limits: this request's body cap and header count, and loop times for the timeouts.
+        # Abuse limits: this request's body cap and header count, and coarse-clock times for the timeouts.
         self._body_cap = state.max_body_bytes
         # Read per header line: kept here, one attribute away (no limit: the largest int).
         self._max_head_bytes = state.limits.max_header_bytes
@@ -461,7 +461,7 @@ class HttpProtocol(asyncio.Protocol):
         if not self._done and self._transport is not None:
             self._transport.write(data)
 
-    def _headers_over_limit(self) -> None:
+    def _headers_over_limit(self) -> NoReturn:
         if self._head_bytes > self._max_head_bytes:
             count_rejected("headers_too_large")
             raise _Reject(self._limit_error(431, "RequestHeaderFieldsTooLarge", "Request header fields too large."))
