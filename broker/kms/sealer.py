@@ -64,7 +64,7 @@ class Sealer:
         """KmsFailure unless ``name`` can seal now (found and enabled); a managed root may still be missing."""
         key = self._keyring.find(name)
         if key is None:
-            if name not in self._roots:
+            if self._managed(name) not in self._roots:
                 raise KmsFailure(NOT_FOUND, f"Invalid keyId {name}")
         elif not key.enabled:
             raise KmsFailure(DISABLED, f"{key.arn} is disabled.")
@@ -114,8 +114,8 @@ class Sealer:
         self.check(name)
         key = self._keyring.find(name)
         if key is None:  # a managed alias the file does not define
-            header = _header(name, 0)
-            return header, self.derived(name, context)
+            managed = self._managed(name)
+            return _header(managed, 0), self.derived(managed, context)
         header = _header(key.key_id, key.newest)
         return header, self._cached(header[4:], context, lambda: AESGCM(key.versions[-1]))
 
@@ -138,6 +138,13 @@ class Sealer:
         if aead is None:
             aead = self._opening[(head, context)] = make()
         return aead
+
+    @staticmethod
+    def _managed(name: str) -> str:
+        """``alias/aws/sqs`` for itself or its alias ARN (any region and account, as every account has one)."""
+        if name.startswith("arn:aws:kms:"):
+            return name.rsplit(":", 1)[-1]
+        return name
 
     def derived(self, name: str, context: bytes) -> AESGCM:
         """The AWS-managed key ``name`` for ``context``, derived from its root (RootMissing while there is none)."""

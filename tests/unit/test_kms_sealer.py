@@ -87,6 +87,8 @@ def test_managed_keys_derive_from_their_root_and_wait_for_it() -> None:
     root.append(b"cluster secret")
     sealed = sealer.seal(SQS_MANAGED, b"x")
     assert _version(sealed) == 0
+    by_arn = sealer.seal("arn:aws:kms:eu-west-1:111111111111:alias/aws/sqs", b"y")
+    assert by_arn[:9 + len(SQS_MANAGED)] == sealed[:9 + len(SQS_MANAGED)] and sealer.open(by_arn) == b"y"
     assert Sealer(roots={SQS_MANAGED: lambda: b"cluster secret"}).open(sealed) == b"x"
     with pytest.raises(KmsFailure):
         Sealer(roots={SQS_MANAGED: lambda: b"another cluster"}).open(sealed)
