@@ -23,7 +23,6 @@ from broker.grpc_api import BrokerApi
 from broker.grpc_api.api import SERVICE_NAMES as API_SERVICES
 from broker.grpc_api.guard import grpc_auth_interceptor
 from broker.grpc_server import GrpcServer, Registration
-from broker.http.limited_server import LimitedHttpServer
 from broker.http.routes import operational_routes
 from broker.http.server import HttpServer
 from broker.kinesis.config import KinesisConfig
@@ -146,7 +145,7 @@ class BrokerApp:
             kinesis, config.account_id, config.region, authenticator=auth)
         if isinstance(auth, Authenticator):
             auth.set_resource_policies(resource_policy_lookup(model, sns_model))
-        self._http = LimitedHttpServer(gateway, config.host, config.port, limits=limits,
+        self._http = HttpServer(gateway, config.host, config.port, limits=limits,
                                        routes={**operational_routes(self._healthy), **sns_routes(sns_keys)},
                                        ssl_context=tls.server.ssl_context() if tls.server is not None else None)
         await self._http.start()

@@ -17,7 +17,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from cluster.transport import SERVER_OPTIONS
+from broker.grpc_limits import grpc_server_options
 
 Registration = Callable[[grpc.aio.Server], None]
 
@@ -28,7 +28,7 @@ class GrpcServer:
                  credentials: grpc.ServerCredentials | None = None, cluster_port: int | None = None,
                  cluster_credentials: grpc.ServerCredentials | None = None) -> None:
         # The transport's options: keepalive pings of idle peer streams are allowed, large frames accepted.
-        self._server = grpc.aio.server(options=SERVER_OPTIONS, interceptors=list(interceptors))
+        self._server = grpc.aio.server(options=grpc_server_options(), interceptors=list(interceptors))
         self._health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
         for add in register:

@@ -13,6 +13,7 @@ import logging
 import ssl
 from collections.abc import Mapping
 
+from broker.http.limits import HttpLimits
 from broker.http.protocol import HttpProtocol, ServerState
 from broker.http.types import HttpHandler
 
@@ -33,10 +34,15 @@ class HttpServer:
     def __init__(self, handler: HttpHandler, host: str, port: int, *, max_body_bytes: int = 2_200_000,
                  routes: Mapping[tuple[str, str], HttpHandler] | None = None,
                  idle_timeout: float | None = DEFAULT_IDLE_TIMEOUT,
-                 ssl_context: ssl.SSLContext | None = None) -> None:
+                 ssl_context: ssl.SSLContext | None = None, limits: HttpLimits | None = None) -> None:
         """``idle_timeout``: a connection silent (no request running, no bytes) this long is closed within twice
-        this long; ``None`` keeps idle connections forever. ``ssl_context``: serve HTTPS (broker/tls.py)."""
-        self._state = ServerState(handler, routes, max_body_bytes)
+        this long; ``None`` keeps idle connections forever. ``ssl_context``: serve HTTPS (broker/tls.py).
+        ``limits``: abuse limits (broker/http/limits.py: per-service body caps, header and connection limits,
+        slow-client and idle timeouts); they replace ``max_body_bytes`` and this coarser idle sweep."""
+        if limits is not None:
+            max_body_bytes, idle_timeout = limits.largest_body, None
+        self._state = ServerState(handler, routes, max_body_bytes, limits)
+        self.limits = limits
         self._host = host
         self._port = port
         self._idle_timeout = idle_timeout

@@ -341,12 +341,12 @@ async def test_the_sweep_stops_with_the_last_connection() -> None:
 
 
 async def test_slowloris_over_a_real_socket_is_closed_by_the_sweep() -> None:
-    from broker.http.limited_server import LimitedHttpServer
+    from broker.http.server import HttpServer
 
     async def handler(request: HttpRequest) -> HttpResponse:
         return HttpResponse(200, b"ok")
 
-    srv = LimitedHttpServer(handler, "127.0.0.1", 0, limits=HttpLimits(header_timeout=0.2, idle_timeout=5.0))
+    srv = HttpServer(handler, "127.0.0.1", 0, limits=HttpLimits(header_timeout=0.2, idle_timeout=5.0))
     await srv.start()
     try:
         reader, writer = await asyncio.open_connection("127.0.0.1", srv.port)
