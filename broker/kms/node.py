@@ -8,15 +8,23 @@ command is needed. A key file entry with either alias takes its place for new da
 
 from __future__ import annotations
 
+import logging
+
 from broker.kms.keyring import Keyring, load_keyring
 from broker.kms.sealer import KINESIS_MANAGED, SQS_MANAGED, Sealer
 from broker.model.kinesis_model import KinesisModel
 from broker.model.sns_model import SnsModel
 
+log = logging.getLogger("raftmq")
+
 
 def load_key_file(key_file: str | None) -> Keyring:
     """The ``--kms-keys`` file's keys, empty without one (KeyFileError, a ValueError, when it is wrong)."""
-    return load_keyring(key_file) if key_file else Keyring()
+    if not key_file:
+        return Keyring()
+    keyring = load_keyring(key_file)
+    log.info("event=kms key_file=%s keys=%d", key_file, len(keyring))  # counts only, never material
+    return keyring
 
 
 def node_sealer(keyring: Keyring, kinesis: KinesisModel, sns: SnsModel) -> Sealer:

@@ -12,6 +12,8 @@ import base64
 import json
 import os
 import struct
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -166,3 +168,15 @@ def test_encryption_at_rest_across_restarts_and_key_files(env: Env, tmp_path: Pa
     assert sorted(m["Body"] for m in got) == [f"{marks['kms']}-1", f"{marks['kms']}-rotated"]
     assert all(m["MD5OfBody"] == md5_of_body(m["Body"]) for m in got)
     assert _records(env.kinesis) == [marks["stream"].encode()]
+
+
+def test_a_wrong_key_file_refuses_to_start_without_quoting_material(tmp_path: Path) -> None:
+    keys = tmp_path / "keys.json"
+    material = base64.b64encode(b"too short").decode()
+    keys.write_text(json.dumps({"keys": [{"id": KEY_ID, "versions": [material]}]}))
+    run = subprocess.run([sys.executable, "-m", "broker.cli", "serve", "--data-dir", str(tmp_path / "data"),
+                          "--port", "0", "--grpc-port", "0", "--kms-keys", str(keys)],
+                         capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+    assert run.returncode != 0
+    assert "keys[0]: versions[0]: must decode to 32 bytes" in run.stderr and material not in run.stderr
+    assert not (tmp_path / "data").exists() or not any((tmp_path / "data").iterdir())
