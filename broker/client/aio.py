@@ -18,6 +18,7 @@ import grpc
 from broker.client.consumer import Consumer
 from broker.client.credentials import Credentials, interceptors
 from broker.client.errors import RaftMQError
+from broker.client.groups import AsyncGroups
 from broker.client.producer import Producer
 from broker.client.streams import AsyncStreams
 from broker.client.topics import AsyncTopics
@@ -57,6 +58,7 @@ class AsyncClient:
         self._channels: dict[str, grpc.aio.Channel] = {}
         self.streams = AsyncStreams(self)
         self.topics = AsyncTopics(self)
+        self.groups = AsyncGroups(self)
 
     async def __aenter__(self) -> AsyncClient:
         return self

@@ -25,6 +25,7 @@ class Client:
         self._async = self._run(_make(addresses, options))
         self.streams = SyncFacade(self, self._async.streams)
         self.topics = SyncFacade(self, self._async.topics)
+        self.groups = SyncFacade(self, self._async.groups)
 
     def _run(self, coroutine: Coroutine[Any, Any, T]) -> T:
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()

@@ -35,6 +35,20 @@ def name(request: pytest.FixtureRequest) -> str:
     return unique_name(request.node.name)
 
 
+def test_the_threaded_client_has_groups_too(server: RaftMQServer, name: str) -> None:
+    from broker.client import Client
+
+    assert server.ready is not None
+    with Client(f"127.0.0.1:{server.ready.grpc_port}") as client:
+        client.streams.create(name, shard_count=1)
+        deadline = time.monotonic() + 15
+        while client.streams.describe(name).status != "ACTIVE":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)  # stream activation has no event to wait on from a client
+        assert len(client.groups.join(name, "g", "m1").shards) == 1
+        assert client.groups.list_groups(name) == ["g"]
+
+
 async def until(condition: Callable[[], Awaitable[bool]], timeout: float = 15.0) -> None:
     """Poll server-side state (a stream's status, a group's assignment) for which there is no event to await."""
     deadline = time.monotonic() + timeout
@@ -60,7 +74,7 @@ async def _put(client: AsyncClient, name: str, tag: str, count: int) -> list[tup
 
 
 async def test_every_rpc(client: AsyncClient, name: str) -> None:
-    groups = AsyncGroups(client)
+    groups = client.groups
     await _stream(client, name, 2)
     first = await groups.join(name, "g", "m1", session_timeout_ms=5000)
     assert [s.shard_id for s in first.shards] == ["shardId-000000000000", "shardId-000000000001"]
