@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from broker.client import Client
 from tests.integration.conftest import make_client
 from tests.integration.helpers import error_code, md5_of_body, receive_until
 from tests.integration.server import RaftMQServer
@@ -66,12 +67,14 @@ class Env:
         self.server = RaftMQServer(self.data, extra_args=["--kms-keys", str(self.keys)])
         self.sqs: Any = None
         self.kinesis: Any = None
+        self.grpc = ""
 
     def start(self, extra: list[str]) -> None:
         self.server.extra_args = extra
         ready = self.server.restart()
         self.sqs = make_client("sqs", ready.endpoint)
         self.kinesis = make_client("kinesis", ready.endpoint)
+        self.grpc = f"127.0.0.1:{ready.grpc_port}"
 
     def url(self, name: str) -> str:
         return str(self.sqs.get_queue_url(QueueName=name)["QueueUrl"])
@@ -95,7 +98,7 @@ def _records(kinesis: Any) -> list[bytes]:
 
 def test_encryption_at_rest_across_restarts_and_key_files(env: Env, tmp_path: Path) -> None:
     env.start(["--kms-keys", str(env.keys)])
-    marks = {name: f"{name}-plaintext-{uuid.uuid4().hex}" for name in ("sse", "kms", "plain", "fifo", "stream")}
+    marks = {name: f"{name}-plaintext-{uuid.uuid4().hex}" for name in ("sse", "kms", "plain", "fifo", "stream", "grpc")}
     sqs, kinesis = env.sqs, env.kinesis
     sse = sqs.create_queue(QueueName="sse")["QueueUrl"]  # SqsManagedSseEnabled defaults to true, as on AWS
     kms = sqs.create_queue(QueueName="kms", Attributes={"KmsMasterKeyId": "alias/orders",
@@ -117,6 +120,11 @@ def test_encryption_at_rest_across_restarts_and_key_files(env: Env, tmp_path: Pa
     first = sqs.send_message(QueueUrl=fifo, MessageBody=marks["fifo"], MessageGroupId="g")
     again = sqs.send_message(QueueUrl=fifo, MessageBody=marks["fifo"], MessageGroupId="g")
     assert again["MessageId"] == first["MessageId"]  # content-based deduplication hashes the plaintext
+    sqs.create_queue(QueueName="grpc")
+    with Client(env.grpc) as client:  # the gRPC Queues API shares the data path: sealed and opened alike
+        client.send("grpc", [marks["grpc"]])
+        (got_grpc,) = client.receive("grpc", wait_seconds=5)
+    assert got_grpc.body == marks["grpc"] and got_grpc.md5_of_body == md5_of_body(marks["grpc"])
 
     kinesis.create_stream(StreamName="sealed", ShardCount=1)
     kinesis.get_waiter("stream_exists").wait(StreamName="sealed", WaiterConfig={"Delay": 0.2})
@@ -136,7 +144,7 @@ def test_encryption_at_rest_across_restarts_and_key_files(env: Env, tmp_path: Pa
 
     raw = _raw_data(env.data)
     assert f"{marks['plain']}-0".encode() in raw  # the scan sees plaintext where there is some
-    for name in ("sse", "kms", "fifo", "stream"):
+    for name in ("sse", "kms", "fifo", "stream", "grpc"):
         assert marks[name].encode() not in raw, f"{name} plaintext found at rest"
     assert _sealed_prefix(1) in raw
 
