@@ -1,0 +1,721 @@
+"""Fuzz every HTTP protocol of a real server: malformed signatures, headers and bodies get well-formed AWS errors.
+
+Two real ``raftmq serve`` processes: one in dev mode (any signature is accepted, so requests aim only at sandbox
+resources and may legitimately succeed) and one with ``--credentials`` (signatures are checked, so requests may aim
+at the seeded resources and none may succeed). Both are seeded first (queues with messages, a stream with records,
+a topic with a subscription); at the end the seeded state must read back unchanged and /health must answer 200.
+
+Every response must be a 4xx in the error format of the protocol spoken (JSON ``__type``, CBOR ``__type``, Query
+XML ``ErrorResponse``) with a code AWS uses, or (dev mode) a success in that protocol's format; a request whose
+HTTP framing was broken may instead get a clean close. A 5xx, a hang or bytes that are no HTTP response fail.
+
+Bounded for CI (the whole file well under a minute); ``RAFTMQ_SLOW=1`` multiplies the examples by 20.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import cbor2
+import pytest
+from botocore.auth import SigV4Auth, SigV4QueryAuth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from broker.aws.service_model import load_service_model
+from broker.model.sns_envelope import CERT_PATH
+from tests.integration.conftest import make_client, make_sqs_client
+from tests.integration.server import RaftMQServer
+from tests.integration.test_fuzz_support import (
+    Seed,
+    assert_client_error,
+    assert_well_formed,
+    exchange,
+    one_reply,
+    request_bytes,
+    seed_state,
+    snapshot,
+)
+
+SLOW = os.environ.get("RAFTMQ_SLOW") == "1"
+# RAFTMQ_FUZZ_SCALE multiplies the examples too (and, above 1, draws new random examples on every run).
+SCALE = int(os.environ.get("RAFTMQ_FUZZ_SCALE", "20" if SLOW else "1"))
+REGION = "us-east-1"
+ACCOUNT = "111111111111"
+ROOT = ("AKIAFUZZROOT00000001", "fuzz-root-secret")
+DEV_KEY = ("AKIAIOSFODNN7EXAMPLE", "dev-secret")
+CREDENTIALS = {"accounts": [{"id": ACCOUNT, "root_keys": [{"id": ROOT[0], "secret": ROOT[1]}], "users": []}]}
+
+
+def fuzz_settings(examples: int) -> settings:
+    return settings(max_examples=examples * SCALE, deadline=None, derandomize=SCALE == 1, database=None,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                           HealthCheck.function_scoped_fixture])
+
+
+# -- servers ---------------------------------------------------------------------------------------------------
+
+class SecuredServer(RaftMQServer):
+    """``raftmq serve --credentials FILE``: signatures are really checked."""
+
+    def __init__(self, data_dir: Path, credentials: Path) -> None:
+        super().__init__(data_dir)
+        self.credentials = credentials
+
+    def args(self) -> list[str]:
+        return [*super().args(), "--credentials", str(self.credentials)]
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """A fuzzed server: its port, the key that signs validly there, the seeded state and the names to aim at."""
+
+    server: RaftMQServer
+    port: int
+    key: tuple[str, str]
+    secured: bool
+    seed: Seed
+    before: dict[str, Any]
+    queue_urls: tuple[str, ...]
+    arns: tuple[str, ...]
+    streams: tuple[str, ...]
+
+    def clients(self) -> tuple[Any, Any, Any]:
+        kw = {"aws_access_key_id": self.key[0], "aws_secret_access_key": self.key[1]}
+        return (make_sqs_client(self.server.endpoint, **kw), make_client("kinesis", self.server.endpoint, **kw),
+                make_client("sns", self.server.endpoint, **kw))
+
+
+def _prepare(server: RaftMQServer, key: tuple[str, str], secured: bool) -> Target:
+    ready = server.start()
+    kw = {"aws_access_key_id": key[0], "aws_secret_access_key": key[1]}
+    sqs = make_sqs_client(server.endpoint, **kw)
+    kinesis, sns = make_client("kinesis", server.endpoint, **kw), make_client("sns", server.endpoint, **kw)
+    seed = seed_state(sqs, kinesis, sns, "seed")
+    before = snapshot(seed, sqs, kinesis, sns)
+    if secured:
+        # Nothing fuzzed here can authenticate, so the fuzzer may aim at the seeded resources themselves.
+        urls: tuple[str, ...] = (seed.queue_url, seed.fifo_url)
+        arns: tuple[str, ...] = (seed.queue_arn, seed.topic_arn)
+        streams: tuple[str, ...] = (seed.stream,)
+    else:
+        # Dev mode lets any request in: aim at a sandbox, so only a server bug could touch the seeded state.
+        url = sqs.create_queue(QueueName="sandbox")["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        kinesis.create_stream(StreamName="sandbox", ShardCount=1)
+        topic_arn = sns.create_topic(Name="sandbox")["TopicArn"]
+        urls, arns, streams = (url,), (queue_arn, topic_arn), ("sandbox",)
+    return Target(server, ready.port, key, secured, seed, before, urls, arns, streams)
+
+
+def _finish(target: Target) -> None:
+    """The server is up, healthy and the seeded state reads back as it was before the fuzzing."""
+    assert target.server.running, target.server.stderr_text()
+    health = one_reply(exchange(target.port, request_bytes("GET", "/health", [("Host", "x")], b"")))
+    assert health.status == 200, health
+    assert snapshot(target.seed, *target.clients()) == target.before
+    assert "Traceback" not in target.server.stderr_text(), target.server.stderr_text()
+
+
+@pytest.fixture(scope="module")
+def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
+    server = RaftMQServer(tmp_path_factory.mktemp("fuzz-dev") / "data", account_id=ACCOUNT)
+    try:
+        target = _prepare(server, DEV_KEY, secured=False)
+        yield target
+        _finish(target)
+        server.stop()
+    finally:
+        server.close()
+
+
+@pytest.fixture(scope="module")
+def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
+    base = tmp_path_factory.mktemp("fuzz-secured")
+    credentials = base / "credentials.json"
+    credentials.write_text(json.dumps(CREDENTIALS))
+    server = SecuredServer(base / "data", credentials)
+    try:
+        target = _prepare(server, ROOT, secured=True)
+        yield target
+        _finish(target)
+        server.stop()
+    finally:
+        server.close()
+
+
+@pytest.fixture(params=["dev", "secured"])
+def target(request: pytest.FixtureRequest) -> Target:
+    fixture: Target = request.getfixturevalue(request.param)
+    return fixture
+
+
+# -- requests -------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One request before it is written; ``framed`` is False once a mutation broke its HTTP framing."""
+
+    method: str
+    path: str
+    headers: tuple[tuple[str, str | bytes], ...]
+    body: bytes
+    framed: bool = True
+
+    def to_bytes(self) -> bytes:
+        headers = list(self.headers)
+        if self.framed and not any(n.lower() == "content-length" for n, _ in headers):
+            headers.append(("Content-Length", str(len(self.body))))
+        return request_bytes(self.method, self.path, headers, self.body)
+
+
+@dataclass(frozen=True, slots=True)
+class Protocol:
+    """How one AWS protocol frames a request for one service."""
+
+    name: str
+    service: str
+    content_type: str
+    target_prefix: str | None  # X-Amz-Target prefix (JSON/CBOR) or None (Query)
+    version: str = ""
+
+
+PROTOCOLS = {
+    "sqs-json": Protocol("sqs-json", "sqs", "application/x-amz-json-1.0", "AmazonSQS"),
+    "sqs-query": Protocol("sqs-query", "sqs", "application/x-www-form-urlencoded; charset=utf-8", None, "2012-11-05"),
+    "sns-query": Protocol("sns-query", "sns", "application/x-www-form-urlencoded; charset=utf-8", None, "2010-03-31"),
+    "sts-query": Protocol("sts-query", "sts", "application/x-www-form-urlencoded; charset=utf-8", None, "2011-06-15"),
+    "kinesis-json": Protocol("kinesis-json", "kinesis", "application/x-amz-json-1.1", "Kinesis_20131202"),
+    "kinesis-cbor": Protocol("kinesis-cbor", "kinesis", "application/x-amz-cbor-1.1", "Kinesis_20131202"),
+}
+_MODELS = {"sqs-json": ("sqs", "json"), "sqs-query": ("sqs", "query"), "sns-query": ("sns", "query"),
+           "sts-query": ("sts", "query"), "kinesis-json": ("kinesis", "json"), "kinesis-cbor": ("kinesis", "json")}
+
+
+def _member_names(service: str, protocol: str) -> tuple[list[str], list[str]]:
+    """(operation names, every member name of every input shape) of a pinned model."""
+    model = load_service_model(service, protocol)
+    names: set[str] = set()
+    for shape in model.shapes.values():
+        for member_name, member in shape.members.items():
+            names.add(member_name)
+            names.add(member.serialized_name)
+    return sorted(model.operations), sorted(names)
+
+
+MODEL_NAMES = {name: _member_names(*model) for name, model in _MODELS.items()}
+
+
+def sign(target: Target, request: Request, service: str, key: tuple[str, str] | None = None,
+         when: datetime | None = None) -> Request:
+    """The request with a SigV4 Authorization as botocore computes it (``key`` defaults to the target's)."""
+    key = key or target.key
+    url = f"http://127.0.0.1:{target.port}{request.path}"
+    aws = AWSRequest(method=request.method, url=url, data=request.body,
+                     headers={n: v for n, v in request.headers if n.lower() != "host"})
+    signer = SigV4Auth(Credentials(*key), service, REGION)
+    if when is not None:
+        aws.context["timestamp"] = when.strftime("%Y%m%dT%H%M%SZ")
+    signer.add_auth(aws)
+    headers = [("Host", f"127.0.0.1:{target.port}"), *((n, str(v)) for n, v in aws.headers.items())]
+    return replace(request, headers=tuple(headers))
+
+
+def presign(target: Target, path_and_query: str, service: str, key: tuple[str, str] | None = None) -> Request:
+    key = key or target.key
+    aws = AWSRequest(method="GET", url=f"http://127.0.0.1:{target.port}{path_and_query}")
+    SigV4QueryAuth(Credentials(*key), service, REGION, expires=300).add_auth(aws)
+    path = aws.url.split(str(target.port), 1)[1]
+    return Request("GET", path, (("Host", f"127.0.0.1:{target.port}"),), b"")
+
+
+def base_request(protocol: Protocol, operation: str, body: bytes, path: str = "/") -> Request:
+    headers: list[tuple[str, str | bytes]] = [("Content-Type", protocol.content_type)]
+    if protocol.target_prefix is not None:
+        headers.append(("X-Amz-Target", f"{protocol.target_prefix}.{operation}"))
+    return Request("POST", path, tuple(headers), body)
+
+
+# -- strategies: values and bodies -------------------------------------------------------------------------------
+
+HUGE_NUMBERS = ("1e999", "-1e999", "99999999999999999999999999999", "-9223372036854775809", "NaN", "Infinity",
+                "-0", "0x10", "1_000", "٣", "1.5", "")
+
+
+def resource_values(target: Target) -> st.SearchStrategy[str]:
+    return st.sampled_from([*target.queue_urls, *target.arns, *target.streams])
+
+
+def scalars(target: Target) -> st.SearchStrategy[Any]:
+    return st.one_of(
+        st.none(), st.booleans(), st.integers(), st.integers(min_value=2**63, max_value=2**300),
+        st.floats(), st.text(max_size=40), resource_values(target), st.sampled_from(HUGE_NUMBERS),
+        st.text(alphabet=st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF), min_size=1, max_size=2),
+    )
+
+
+def json_values(target: Target, names: list[str]) -> st.SearchStrategy[Any]:
+    keys = st.one_of(st.sampled_from(names), st.text(max_size=12))
+    return st.recursive(scalars(target), lambda inner: st.one_of(
+        st.lists(inner, max_size=4), st.dictionaries(keys, inner, max_size=5)), max_leaves=24)
+
+
+def _dumps(value: Any, ascii_only: bool) -> bytes:
+    """stdlib JSON: keeps what orjson refuses to write (NaN, big integers, lone surrogates)."""
+    return json.dumps(value, ensure_ascii=ascii_only).encode("utf-8", "surrogatepass")
+
+
+@st.composite
+def json_bodies(draw: st.DrawFn, target: Target, names: list[str]) -> bytes:
+    doc = draw(st.dictionaries(st.sampled_from(names), json_values(target, names), max_size=6))
+    text = _dumps(doc, draw(st.booleans()))
+    kind = draw(st.sampled_from(["doc", "doc", "doc", "truncated", "garbage", "deep", "spliced", "other"]))
+    if kind == "truncated" and text:
+        return text[:draw(st.integers(0, len(text) - 1))]
+    if kind == "garbage":
+        return draw(st.binary(max_size=300))
+    if kind == "deep":
+        depth = draw(st.integers(100, 200_000))
+        opener = draw(st.sampled_from([b"[", b'{"a":', b'{"QueueUrl":[', b'{"Records":[{"Data":']))
+        return opener * depth
+    if kind == "spliced":
+        at = draw(st.integers(0, len(text)))
+        return text[:at] + draw(st.binary(min_size=1, max_size=8)) + text[at:]
+    if kind == "other":
+        return _dumps(draw(json_values(target, names)), True)
+    return text
+
+
+def cbor_values(target: Target, names: list[str]) -> st.SearchStrategy[Any]:
+    leaves = st.one_of(
+        scalars(target).filter(lambda v: not (isinstance(v, str) and any(0xD800 <= ord(c) <= 0xDFFF for c in v))),
+        st.binary(max_size=40), st.just(cbor2.undefined),
+        st.builds(cbor2.CBORSimpleValue, st.sampled_from([0, 19, 32, 255])),
+    )
+    keys = st.one_of(st.sampled_from(names), st.text(max_size=12), st.integers(), st.binary(max_size=4))
+    tags = st.one_of(st.sampled_from([0, 1, 2, 3, 4, 5, 24, 25, 28, 29, 30, 35, 36, 37, 100, 256, 258, 260, 261,
+                                      262, 1004, 55799]), st.integers(0, 2**64 - 1))
+    return st.recursive(leaves, lambda inner: st.one_of(
+        st.lists(inner, max_size=4), st.dictionaries(keys, inner, max_size=5),
+        st.builds(cbor2.CBORTag, tags, inner)), max_leaves=24)
+
+
+def _cbor(value: Any) -> bytes:
+    try:
+        return cbor2.dumps(value)
+    except (ValueError, TypeError, cbor2.CBOREncodeError):
+        return b"\xa0"
+
+
+# Hand-made CBOR the encoder never writes: indefinite lengths, breaks in the wrong place, truncated heads.
+RAW_CBOR = (b"\xbf", b"\xbf\xff", b"\xbfcabc\xff", b"\x9f\x01\x02", b"\x5f\x41a\x41b\xff", b"\x7f\x61a\x61b\xff",
+            b"\x7f\x41a\xff", b"\x5f\x61a\xff", b"\xbf\x9f\xff\xff", b"\xff", b"\x1b\xff\xff\xff\xff\xff\xff\xff",
+            b"\x5b\xff\xff\xff\xff\xff\xff\xff\xff", b"\xa1\x61a", b"\xf8\x00", b"\xfb\x7f\xf8\x00\x00\x00\x00\x00",
+            b"\xc1\x63abc", b"\xc1\xfb\x7f\xf0\x00\x00\x00\x00\x00\x00", b"\xc4\x82\x1b\x7f\xff\xff\xff\xff\xff\xff"
+            b"\xff\x01", b"\xc5\x82\x1b\x7f\xff\xff\xff\xff\xff\xff\xff\x01", b"\xd8\x1c\xa0", b"\xd8\x1d\x00",
+            b"\xd9\xd9\xf7\xa0", b"\xd8\x18\x41\xff", b"\xa1\x80\x00", b"\xa1\xa0\x00")
+
+
+@st.composite
+def cbor_bodies(draw: st.DrawFn, target: Target, names: list[str]) -> bytes:
+    doc = draw(st.dictionaries(st.sampled_from(names), cbor_values(target, names), max_size=6))
+    data = _cbor(doc)
+    kind = draw(st.sampled_from(["doc", "doc", "doc", "raw", "prefixed", "truncated", "garbage", "deep", "other"]))
+    if kind == "raw":
+        return draw(st.sampled_from(RAW_CBOR))
+    if kind == "prefixed":  # a map of one member whose value is hand-made
+        name = draw(st.sampled_from(names)).encode()
+        return bytes([0xA1, 0x60 + len(name)]) + name + draw(st.sampled_from(RAW_CBOR)) if len(name) < 24 else data
+    if kind == "truncated" and data:
+        return data[:draw(st.integers(0, len(data) - 1))]
+    if kind == "garbage":
+        return draw(st.binary(max_size=300))
+    if kind == "deep":
+        return draw(st.sampled_from([b"\x81", b"\xa1\x61a", b"\x9f", b"\xc1"])) * draw(st.integers(60, 100_000))
+    if kind == "other":
+        return _cbor(draw(cbor_values(target, names)))
+    return data
+
+
+def _form_keys(names: list[str]) -> st.SearchStrategy[str]:
+    name = st.sampled_from(names)
+    index = st.sampled_from(["1", "2", "0", "-1", "10", "99999999999999999999", "a", ""])
+    return st.one_of(
+        name, st.builds(lambda n, i: f"{n}.{i}", name, index),
+        st.builds(lambda n, i, m: f"{n}.member.{i}.{m}", name, index, name),
+        st.builds(lambda n, i: f"{n}.entry.{i}.key", name, index),
+        st.builds(lambda n, i: f"{n}.{i}.Value.StringValue", name, index),
+        st.sampled_from(["Action", "Version", "X-Amz-Signature", "X-Amz-Credential", "X-Amz-Date", ".", "..", "a..b"]),
+        st.text(max_size=15))
+
+
+@st.composite
+def form_bodies(draw: st.DrawFn, target: Target, protocol: Protocol, operation: str, names: list[str]) -> bytes:
+    values = st.one_of(st.text(max_size=40), resource_values(target), st.sampled_from(HUGE_NUMBERS))
+    pairs: list[tuple[str, str]] = []
+    if draw(st.integers(0, 9)) > 0:
+        pairs.append(("Action", operation if draw(st.integers(0, 4)) else draw(st.text(max_size=20))))
+    if draw(st.booleans()):
+        pairs.append(("Version", protocol.version if draw(st.booleans()) else draw(st.text(max_size=12))))
+    pairs += draw(st.lists(st.tuples(_form_keys(names), values), max_size=8))
+    if pairs and draw(st.booleans()):
+        pairs.append(draw(st.sampled_from(pairs)))  # a repeated key
+    body = urlencode(pairs, quote_via=quote, encoding="utf-8", errors="surrogatepass").encode()
+    kind = draw(st.sampled_from(["form", "form", "form", "escapes", "garbage", "separators", "long"]))
+    if kind == "escapes":
+        return body + b"&" + draw(st.sampled_from([b"%", b"%zz", b"a=%ff%fe", b"%ed%a0%80=x", b"a=%c0%af",
+                                                   b"Action=%00", b"=%", b"a=b=c"]))
+    if kind == "garbage":
+        return body + draw(st.binary(max_size=60))
+    if kind == "separators":
+        return body + draw(st.sampled_from([b"&&&", b";a=b", b"&=", b"&a", b"&&Action=&Action="]))
+    if kind == "long":
+        return body + b"&Attribute." + b"9" * draw(st.integers(1, 5000)) + b".Name=x"
+    return body
+
+
+def bodies(target: Target, protocol: Protocol, operation: str) -> st.SearchStrategy[bytes]:
+    names = MODEL_NAMES[protocol.name][1]
+    if protocol.name == "kinesis-cbor":
+        return cbor_bodies(target, names)
+    if protocol.target_prefix is not None:
+        return json_bodies(target, names)
+    return form_bodies(target, protocol, operation, names)
+
+
+# -- strategies: header mutations --------------------------------------------------------------------------------
+
+FRAMING = frozenset({"content-length", "transfer-encoding"})
+CONTENT_TYPES = ("application/x-amz-json-1.0", "application/x-amz-json-1.1", "application/x-amz-cbor-1.1",
+                 "application/x-www-form-urlencoded", "application/x-www-form-urlencoded; charset=latin-1",
+                 "application/json", "text/plain", "multipart/form-data; boundary=x", "", "application/x-amz-json",
+                 "application/x-amz-json-1.0; charset=utf-8", "APPLICATION/X-AMZ-CBOR-1.1", "*/*")
+TARGETS = ("", ".", "AmazonSQS", "AmazonSQS.", "AmazonSQS.SendMessage.Extra", "Kinesis_20131202.",
+           "Kinesis_20131202.SubscribeToShard", "DynamoDB_20120810.GetItem", "amazonsqs.SendMessage",
+           "AmazonSQS.__init__", "AmazonSQS.sendmessage", "Kinesis_20131202.PutRecord\x00")
+DATES = ("", "20260101T000000Z", "19700101T000000Z", "99991231T235959Z", "2026-11-28T00:00:00Z", "garbage",
+         "20261328T256161Z", "Sat, 28 Nov 2026 00:00:00 GMT", "0")
+LENGTHS = ("-1", "99999999999999999999999", "abc", "", "0x10", " 5", "1,1", "18446744073709551616", "+3",
+           "2147483648")
+
+
+def _auth_variants(auth: str) -> st.SearchStrategy[str]:
+    """Authorization values that break its grammar or its content (never a valid signature)."""
+    def swap(old: str, new: str) -> str:
+        return auth.replace(old, new, 1)
+
+    credential = auth.split("Credential=", 1)[1].split(",", 1)[0] if "Credential=" in auth else "A/B"
+    signature = auth.rsplit("Signature=", 1)[1] if "Signature=" in auth else "00"
+    flipped = signature[:-1] + ("0" if signature[-1:] != "0" else "1")
+    parts = credential.split("/")
+    return st.one_of(
+        st.text(max_size=60),
+        st.sampled_from([
+            "AWS4-HMAC-SHA256", "AWS4-HMAC-SHA256 ", "AWS4-HMAC-SHA256 Credential=", "AWS AKIA:abc",
+            "Bearer x", "AWS4-HMAC-SHA512 " + auth.split(" ", 1)[-1], swap("Signature=", "Sig="),
+            swap("Credential=", "Credential"), swap("SignedHeaders=", "SignedHeaders=;;"),
+            swap("SignedHeaders=", "SignedHeaders=x-absent;"), swap(signature, flipped), swap(signature, ""),
+            swap(signature, "zz" + signature[2:]), auth.split(", Signature=")[0],
+            swap(credential, "/".join(parts[:2])), swap(credential, credential + "/extra"),
+            swap(credential, credential.replace(REGION, "eu-west-1")),
+            swap(credential, "/".join([parts[0], "20000101", *parts[2:]])),
+            swap(credential, "/".join([*parts[:3], "s3", *parts[4:]])) if len(parts) > 4 else auth + "x",
+            swap(credential, "AKIAUNKNOWN000000001/" + "/".join(parts[1:])),
+            auth + ", Signature=" + signature, auth + ",,,", auth.replace(", ", ","), auth.replace(" ", "  ", 1),
+            auth + "\x00", auth.lower(),
+        ]).filter(lambda v: v != auth),
+    )
+
+
+@st.composite
+def mutated(draw: st.DrawFn, request: Request, *, must_break: bool = False) -> Request:
+    """Apply one to four header mutations; ``must_break`` keeps only mutations that invalidate a signature."""
+    headers = list(request.headers)
+    framed = request.framed
+    signed = _signed_headers(headers)
+    changed_signed = False
+    steps = draw(st.integers(1, 4))
+    for _ in range(steps):
+        kinds = ["drop", "value", "dup", "auth", "date", "target", "ctype", "length", "te", "misc"]
+        kind = draw(st.sampled_from(kinds))
+        index = draw(st.integers(0, max(0, len(headers) - 1)))
+        name = headers[index][0] if headers else "X-Extra"
+        if kind == "drop" and headers:
+            headers.pop(index)
+            changed_signed |= name.lower() in signed
+        elif kind == "value" and headers:
+            value = draw(st.one_of(st.text(max_size=30), st.binary(max_size=30).map(
+                lambda b: b.replace(b"\r", b"").replace(b"\n", b""))))
+            if _canonical(value) != _canonical(headers[index][1]):
+                headers[index] = (name, value)
+                changed_signed |= name.lower() in signed
+        elif kind == "dup" and headers:
+            value = draw(st.text(min_size=1, max_size=30).filter(lambda v: "\r" not in v and "\n" not in v))
+            if _canonical(value) != _canonical(headers[index][1]):
+                headers.insert(draw(st.integers(0, len(headers))), (name, value))
+                changed_signed |= name.lower() in signed
+        elif kind == "auth":
+            auth = next((str(v) for n, v in headers if n.lower() == "authorization"), "")
+            headers = [(n, v) for n, v in headers if n.lower() != "authorization"]
+            headers.append(("Authorization", draw(_auth_variants(auth)) if auth else draw(st.text(max_size=60))))
+            changed_signed = True
+        elif kind == "date":
+            old = next((str(v) for n, v in headers if n.lower() == "x-amz-date"), "")
+            headers = [(n, v) for n, v in headers if n.lower() != "x-amz-date"]
+            skewed = (datetime.now(UTC) + timedelta(minutes=draw(st.sampled_from([-60, -16, 16, 60 * 24 * 400]))))
+            value = draw(st.sampled_from([*DATES, skewed.strftime("%Y%m%dT%H%M%SZ")]))
+            headers.append(("X-Amz-Date", value))
+            changed_signed |= value != old
+        elif kind in ("target", "ctype"):
+            header = "X-Amz-Target" if kind == "target" else "Content-Type"
+            old = next((v for n, v in headers if n.lower() == header.lower()), "")
+            headers = [(n, v) for n, v in headers if n.lower() != header.lower()]
+            value = draw(st.one_of(st.sampled_from(TARGETS), st.text(max_size=40)) if kind == "target"
+                         else st.sampled_from(CONTENT_TYPES))
+            headers.append((header, value))
+            changed_signed |= _canonical(value) != _canonical(old)
+        elif kind == "length" and not must_break:
+            headers.append(("Content-Length", draw(st.one_of(st.sampled_from(LENGTHS), st.integers(
+                0, len(request.body) + 10).map(str)))))
+            framed = False
+        elif kind == "te" and not must_break:
+            headers.append(("Transfer-Encoding", draw(st.sampled_from(["chunked", "gzip", "chunked, identity", "x"]))))
+            framed = False
+        elif kind == "misc" and not must_break:
+            headers.append(draw(st.sampled_from([("Expect", "100-continue"), ("Connection", "Upgrade"),
+                                                 ("Upgrade", "h2c"), ("Connection", "close"),
+                                                 ("X-Amz-Content-Sha256", "UNSIGNED-PAYLOAD"),
+                                                 ("X-Amz-Security-Token", "x"), ("Host", "")])))
+    if must_break and not changed_signed:
+        auth = next((str(v) for n, v in headers if n.lower() == "authorization"), "")
+        headers = [(n, v) for n, v in headers if n.lower() != "authorization"]
+        headers.append(("Authorization", draw(_auth_variants(auth))))
+    return Request(request.method, request.path, tuple(headers), request.body, framed)
+
+
+def _signed_headers(headers: list[tuple[str, str | bytes]]) -> frozenset[str]:
+    auth = next((str(v) for n, v in headers if n.lower() == "authorization"), "")
+    if "SignedHeaders=" not in auth:
+        return frozenset()
+    return frozenset(auth.split("SignedHeaders=", 1)[1].split(",", 1)[0].split(";"))
+
+
+def _canonical(value: str | bytes) -> bytes:
+    raw = value if isinstance(value, bytes) else value.encode("utf-8", "surrogatepass")
+    return b" ".join(raw.split()).lower()
+
+
+# -- checks -----------------------------------------------------------------------------------------------------
+
+def send(target: Target, request: Request) -> None:
+    """Write the request and check every answer (or, for broken framing, a clean close)."""
+    result = exchange(target.port, request.to_bytes())
+    if request.framed:
+        one_reply(result)
+    assert result.trailing == b"", result
+    for reply in result.replies:
+        if target.secured:
+            assert_client_error(reply)
+        else:
+            assert_well_formed(reply)
+
+
+def protocol_request(target: Target, protocol: Protocol) -> st.SearchStrategy[Request]:
+    """A fuzzed request of ``protocol``: a model operation (or junk), a fuzzed body, then header mutations."""
+    operations = MODEL_NAMES[protocol.name][0]
+
+    @st.composite
+    def build(draw: st.DrawFn) -> Request:
+        operation = draw(st.one_of(st.sampled_from(operations), st.sampled_from(operations),
+                                   st.text(max_size=20)))
+        body = draw(bodies(target, protocol, operation))
+        request = base_request(protocol, operation, body, draw(st.sampled_from(["/", "/", "/queue", "/?", "//"])))
+        how = draw(st.sampled_from(["signed", "signed", "wrong-secret", "unknown-key", "unsigned"]))
+        if how == "signed" and not target.secured:
+            request = sign(target, request, protocol.service)
+        elif how in ("wrong-secret", "signed"):
+            request = sign(target, request, protocol.service, (target.key[0], "not-the-secret"))
+        elif how == "unknown-key":
+            request = sign(target, request, protocol.service, ("AKIAUNKNOWNFUZZ00001", "x"))
+        else:
+            request = replace(request, headers=(("Host", "localhost"), *request.headers))
+        if draw(st.booleans()):
+            request = draw(mutated(request))
+        return request
+
+    return build()
+
+
+# -- the fuzz tests ----------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", sorted(PROTOCOLS))
+@fuzz_settings(60)
+@given(data=st.data())
+def test_fuzzed_requests_get_well_formed_aws_answers(target: Target, name: str, data: st.DataObject) -> None:
+    send(target, data.draw(protocol_request(target, PROTOCOLS[name]), label="request"))
+
+
+def _mutating_requests(target: Target) -> list[Callable[[], Request]]:
+    """Validly signed requests that would change the seeded state if the server let a mutation of them through."""
+    seed = target.seed
+    sqs_json, kinesis_json = PROTOCOLS["sqs-json"], PROTOCOLS["kinesis-json"]
+    send_body = json.dumps({"QueueUrl": seed.queue_url, "MessageBody": "injected"}).encode()
+    put_body = {"StreamName": seed.stream, "Data": "aW5qZWN0ZWQ=", "PartitionKey": "pk"}
+
+    def form(protocol: str, params: dict[str, str]) -> Callable[[], Request]:
+        p = PROTOCOLS[protocol]
+        body = urlencode({**params, "Version": p.version}).encode()
+        return lambda: sign(target, base_request(p, params["Action"], body), p.service)
+
+    return [
+        lambda: sign(target, base_request(sqs_json, "SendMessage", send_body), "sqs"),
+        lambda: sign(target, base_request(sqs_json, "PurgeQueue", json.dumps({"QueueUrl": seed.queue_url})
+                                          .encode()), "sqs"),
+        lambda: sign(target, base_request(sqs_json, "DeleteQueue", json.dumps({"QueueUrl": seed.fifo_url})
+                                          .encode()), "sqs"),
+        form("sqs-query", {"Action": "SendMessage", "QueueUrl": seed.queue_url, "MessageBody": "injected"}),
+        form("sqs-query", {"Action": "DeleteQueue", "QueueUrl": seed.queue_url}),
+        form("sns-query", {"Action": "Publish", "TopicArn": seed.topic_arn, "Message": "injected"}),
+        form("sns-query", {"Action": "DeleteTopic", "TopicArn": seed.topic_arn}),
+        form("sts-query", {"Action": "GetCallerIdentity"}),
+        lambda: sign(target, base_request(kinesis_json, "PutRecord", json.dumps(put_body).encode()), "kinesis"),
+        lambda: sign(target, base_request(kinesis_json, "DeleteStream", json.dumps(
+            {"StreamName": seed.stream}).encode()), "kinesis"),
+        lambda: sign(target, base_request(PROTOCOLS["kinesis-cbor"], "PutRecord", cbor2.dumps(
+            {**put_body, "Data": b"injected"})), "kinesis"),
+    ]
+
+
+def test_the_fuzzer_signs_requests_the_secured_server_accepts(secured: Target) -> None:
+    """Without this, every mutated request below could fail for a reason that has nothing to do with the mutation."""
+    body = json.dumps({"QueueUrl": secured.seed.queue_url, "AttributeNames": ["QueueArn"]}).encode()
+    reply = one_reply(exchange(secured.port, sign(secured, base_request(
+        PROTOCOLS["sqs-json"], "GetQueueAttributes", body), "sqs").to_bytes()))
+    assert reply.status == 200, reply
+    query = urlencode({"Action": "GetQueueAttributes", "QueueUrl": secured.seed.queue_url, "Version": "2012-11-05",
+                       "AttributeName.1": "QueueArn"})
+    reply = one_reply(exchange(secured.port, presign(secured, "/?" + query, "sqs").to_bytes()))
+    assert reply.status == 200, reply
+
+
+@fuzz_settings(150)
+@given(data=st.data())
+def test_mutated_signed_requests_are_refused(secured: Target, data: st.DataObject) -> None:
+    """Any change to what a valid signature covers (body, signed headers, the signature, its date) is refused."""
+    requests = _mutating_requests(secured)
+    request = requests[data.draw(st.integers(0, len(requests) - 1), label="base")]()
+    if data.draw(st.booleans(), label="change body") and request.body:
+        body = data.draw(st.binary(max_size=len(request.body) + 20).filter(lambda b: b != request.body))
+        request = replace(request, body=body)
+        if data.draw(st.booleans()):
+            request = data.draw(mutated(request, must_break=False))
+    else:
+        request = data.draw(mutated(request, must_break=True))
+    send(secured, request)
+
+
+@fuzz_settings(60)
+@given(data=st.data())
+def test_mutated_presigned_urls_are_refused(secured: Target, data: st.DataObject) -> None:
+    seed = secured.seed
+    query = urlencode({"Action": "SendMessage", "QueueUrl": seed.queue_url, "MessageBody": "injected",
+                       "Version": "2012-11-05"})
+    request = presign(secured, "/?" + query, "sqs")
+    path, _, qs = request.path.partition("?")
+    pairs = [p.split("=", 1) for p in qs.split("&")]
+    index = data.draw(st.integers(0, len(pairs) - 1))
+    how = data.draw(st.sampled_from(["value", "drop", "dup", "append"]))
+    if how == "value":
+        new = data.draw(st.text(max_size=30).map(lambda t: quote(t, safe="")).filter(lambda v: v != pairs[index][-1]))
+        pairs[index] = [pairs[index][0], new]
+    elif how == "drop":
+        pairs.pop(index)
+    elif how == "dup":
+        # After the original: a bogus X-Amz-Signature placed before the valid one is ignored (the last one counts),
+        # which changes nothing the signature covers, so it is no mutation of the signed request.
+        value = data.draw(st.text(min_size=1, max_size=10).map(lambda t: quote(t, safe="")).filter(
+            lambda v: v != pairs[index][-1]))
+        pairs.insert(index + 1, [pairs[index][0], value])
+    else:
+        pairs.append(["MessageBody", "other"])
+    mutated_path = path + "?" + "&".join("=".join(p) for p in pairs)
+    send(secured, replace(request, path=mutated_path))
+
+
+# Request lines, header blocks and bodies the HTTP parser must reject (or answer) without falling over.
+REQUEST_LINES = (b"GET / HTTP/1.1", b"POST / HTTP/1.1", b"GET /health HTTP/1.1", b"GET /metrics HTTP/1.0",
+                 b"GET " + CERT_PATH.encode() + b" HTTP/1.1", b"GET / HTTP/2.0", b"GET / HTTP/0.9", b"GET /",
+                 b"GET", b"", b" / HTTP/1.1", b"GET  / HTTP/1.1", b"G\x00T / HTTP/1.1", b"BREW / HTTP/1.1",
+                 b"GET /\x00 HTTP/1.1", b"GET /a b HTTP/1.1", b"GET http://x/ HTTP/1.1", b"CONNECT x:1 HTTP/1.1",
+                 b"GET * HTTP/1.1", b"OPTIONS * HTTP/1.1", b"PRI * HTTP/2.0", b"DELETE /health HTTP/1.1",
+                 b"POST /?Action=ListQueues HTTP/1.1", b"GET /?Action=GetCallerIdentity&Version=2011-06-15 HTTP/1.1",
+                 b"GET /" + b"a" * 70_000 + b" HTTP/1.1", b"POST /health HTTP/1.1", b"PUT /metrics HTTP/1.1")
+HEADER_LINES = (b"Host: x", b"Host:", b"Host x", b" Host: x", b"Host : x", b"\tfolded", b"Content-Length: 5",
+                b"Content-Length: -5", b"Content-Length: 99999999999999999999", b"Content-Length: 1, 2",
+                b"Transfer-Encoding: chunked", b"Transfer-Encoding: chunked, gzip", b"Transfer-Encoding: xchunked",
+                b"X-Amz-Target: AmazonSQS.ListQueues", b"X-Amz-Target: Kinesis_20131202.ListStreams",
+                b"Content-Type: application/x-amz-json-1.0", b"Content-Type: application/x-amz-cbor-1.1",
+                b"Content-Type: application/x-www-form-urlencoded", b"Expect: 100-continue", b"Expect: 200-ok",
+                b"Connection: close", b"Connection: Upgrade", b"Upgrade: websocket", b"X: \x00\x01\xff",
+                b"\xff\xfe: x", b"X-Long: " + b"v" * 70_000, b": empty-name", b"Authorization: AWS4-HMAC-SHA256")
+BODIES = (b"", b"{}", b"0\r\n\r\n", b"5\r\nhello\r\n0\r\n\r\n", b"zz\r\nhi\r\n0\r\n\r\n",
+          b"ffffffffffffffffff\r\n", b"-1\r\n\r\n", b"3;ext=1\r\nabc\r\n0\r\nTrailer: x\r\n\r\n",
+          b"Action=ListQueues", b"\x00" * 40, b"{" * 3000, b"\xa0")
+
+
+@st.composite
+def raw_http(draw: st.DrawFn) -> bytes:
+    kind = draw(st.sampled_from(["assembled", "assembled", "assembled", "binary", "pipelined", "mutated"]))
+    if kind == "binary":
+        return draw(st.binary(min_size=1, max_size=400))
+    line = draw(st.one_of(st.sampled_from(REQUEST_LINES), st.binary(max_size=40)))
+    headers = draw(st.lists(st.one_of(st.sampled_from(HEADER_LINES), st.binary(max_size=30).map(
+        lambda b: b.replace(b"\r", b"").replace(b"\n", b""))), max_size=6))
+    body = draw(st.one_of(st.sampled_from(BODIES), st.binary(max_size=100)))
+    data = b"\r\n".join([line, *headers]) + b"\r\n\r\n" + body
+    if kind == "pipelined":
+        data = data + b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n" + draw(st.binary(max_size=50))
+    if kind == "mutated" and data:
+        at = draw(st.integers(0, len(data) - 1))
+        data = data[:at] + draw(st.binary(min_size=1, max_size=4)) + data[at + 1:]
+    return data
+
+
+@fuzz_settings(120)
+@given(data=raw_http())
+def test_raw_http_garbage_gets_an_error_or_a_clean_close(target: Target, data: bytes) -> None:
+    result = exchange(target.port, data)
+    assert result.trailing == b"", result
+    for reply in result.replies:
+        if reply.status == 200:
+            continue  # a request the garbage happened to form validly (/health, /metrics, the certificate)
+        assert_client_error(reply)
+
+
+@fuzz_settings(60)
+@given(data=st.data())
+def test_fuzzed_subscribe_to_shard_is_refused_in_its_protocol(target: Target, data: st.DataObject) -> None:
+    protocol = PROTOCOLS[data.draw(st.sampled_from(["kinesis-json", "kinesis-cbor"]))]
+    names = ["ConsumerARN", "ShardId", "StartingPosition", "Type", "SequenceNumber", "Timestamp"]
+    body = data.draw(cbor_bodies(target, names) if protocol.name == "kinesis-cbor" else json_bodies(target, names))
+    request = sign(target, base_request(protocol, "SubscribeToShard", body), "kinesis")
+    if data.draw(st.booleans()):
+        request = data.draw(mutated(request))
+    result = exchange(target.port, request.to_bytes())
+    assert result.trailing == b"", result
+    if request.framed:
+        one_reply(result)
+    for reply in result.replies:
+        assert_client_error(reply)
+        if reply.status < 413 and "x-amz-target" in {n.lower() for n, _ in request.headers}:
+            assert reply.content_type in ("application/x-amz-json-1.1", "application/x-amz-cbor-1.1",
+                                          "application/x-amz-json-1.0", "text/xml"), reply
