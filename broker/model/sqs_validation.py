@@ -142,7 +142,25 @@ def check_queue_attributes(attributes: dict[str, str], *, creating: bool, fifo: 
             result[name] = str(value)
         else:
             raise errors.InvalidAttributeName(f"Unknown Attribute {name}.")
+    _reconcile_sse(result, creating)
     return result
+
+
+def _reconcile_sse(result: dict[str, str], creating: bool) -> None:
+    """SSE-KMS and SSE-SQS are one or the other, as on AWS: both in one call are refused; a KMS key turns
+    SQS-managed SSE off, and on an existing queue removing the key (KmsMasterKeyId="") turns it back on while
+    SqsManagedSseEnabled=true removes the key."""
+    kms = result.get("KmsMasterKeyId")
+    sse = result.get("SqsManagedSseEnabled")
+    if kms and sse == "true":
+        raise errors.InvalidAttributeValue("You can use one type of server-side encryption (SSE) at one time. You "
+                                           "can either enable KMS SSE or SQS SSE.")
+    if kms and sse is None:
+        result["SqsManagedSseEnabled"] = "false"
+    elif not creating and kms == "" and sse is None:
+        result["SqsManagedSseEnabled"] = "true"
+    elif not creating and sse == "true" and kms is None:
+        result["KmsMasterKeyId"] = ""
 
 
 def check_fifo_settings(attributes: dict[str, str]) -> None:

@@ -144,3 +144,24 @@ async def test_a_message_that_cannot_be_opened_fails_the_receive_and_is_not_lost
         assert info.value.code == code
     assert [m["Body"] for m in await _receive(writer, url)] == ["kept"]
 
+
+
+async def _sse_attributes(env: Env, url: str) -> dict[str, str]:
+    got = await env.call("GetQueueAttributes", QueueUrl=url, AttributeNames=["All"])
+    attributes: dict[str, str] = got["Attributes"]
+    return {k: v for k, v in attributes.items() if k in ("KmsMasterKeyId", "SqsManagedSseEnabled")}
+
+
+async def test_sse_kms_and_sse_sqs_are_one_or_the_other(env: KmsEnv) -> None:
+    with pytest.raises(errors.InvalidAttributeValue, match="one type of server-side encryption"):
+        await env.queue("both", KmsMasterKeyId="alias/orders", SqsManagedSseEnabled="true")
+    url = await env.queue("q", KmsMasterKeyId="alias/orders")
+    assert await _sse_attributes(env, url) == {"KmsMasterKeyId": "alias/orders", "SqsManagedSseEnabled": "false"}
+    await env.call("SetQueueAttributes", QueueUrl=url, Attributes={"SqsManagedSseEnabled": "true"})
+    assert await _sse_attributes(env, url) == {"SqsManagedSseEnabled": "true"}
+    await env.call("SendMessage", QueueUrl=url, MessageBody="managed now")
+    assert env.root_requests == 1  # sealed with the SQS-managed key, not alias/orders
+    await env.call("SetQueueAttributes", QueueUrl=url, Attributes={"KmsMasterKeyId": "alias/orders"})
+    await env.call("SetQueueAttributes", QueueUrl=url, Attributes={"KmsMasterKeyId": ""})
+    assert await _sse_attributes(env, url) == {"SqsManagedSseEnabled": "true"}
+    assert [m["Body"] for m in await _receive(env, url)] == ["managed now"]
