@@ -56,6 +56,7 @@ from broker.model.sqs_types import (
     MAX_MOVES_PER_COMMAND,
     SEQ_SLOTS,
     ReceivedMessage,
+    StoredMessage,
 )
 from broker.model.sqs_validation import (
     MESSAGE_SYSTEM_ATTRIBUTES,
@@ -241,11 +242,13 @@ class SqsService:
 
     def _seal_entries(self, key: str, entries: list[SendEntry], content_dedup: bool) -> list[SendEntry]:
         assert self._sealer is not None
-        seal = self._sealer.seal_text
+        bodies = self._sealer.seal_texts(key, [e.body for e in entries])
         if content_dedup:
-            return [e._replace(body=seal(key, e.body), dedup_id=e.dedup_id if e.dedup_id is not None
-                               else hashlib.sha256(e.body.encode("utf-8")).hexdigest()) for e in entries]
-        return [e._replace(body=seal(key, e.body)) for e in entries]
+            return [e._replace(body=body, dedup_id=e.dedup_id if e.dedup_id is not None
+                               else hashlib.sha256(e.body.encode("utf-8")).hexdigest())
+                    for e, body in zip(entries, bodies, strict=True)]
+        # Built field by field: NamedTuple._replace costs ~3x more, and this runs for every message sent.
+        return [SendEntry(e[0], e[1], body, *e[3:]) for e, body in zip(entries, bodies, strict=True)]
 
     def _opened(self, received: ReceivedMessage) -> ReceivedMessage:
         assert self._sealer is not None
@@ -254,7 +257,7 @@ class SqsService:
             body = self._sealer.open_text(message.body)
         except KmsFailure as failure:
             raise sqs_error(failure) from None
-        return received._replace(message=message._replace(body=body))
+        return ReceivedMessage(StoredMessage(message[0], body, *message[2:]), *received[1:])
 
     async def settle(self, command: DeleteMessages | ChangeVisibility) -> list[BaseException | None]:
         """Delete or change the visibility of a receipt-handle batch; one failure (or None) per entry."""

@@ -113,6 +113,18 @@ def test_text_sealing_for_bodies() -> None:
         sealer.open_text(TEXT_PREFIX + "!!!")
 
 
+def test_batch_text_sealing_gives_each_body_its_own_nonce() -> None:
+    sealer = Sealer(_ring(V1))
+    bodies = ["same"] * 50 + ["other"]
+    sealed = sealer.seal_texts("alias/orders", bodies)
+    assert len(set(sealed)) == len(bodies)  # equal bodies, different ciphertexts: no nonce is reused
+    assert [sealer.open_text(s) for s in sealed] == bodies
+    raw = [base64.b64decode(s[len(TEXT_PREFIX):]) for s in sealed]
+    assert all(_version(r) == 1 for r in raw)
+    with pytest.raises(KmsFailure):
+        sealer.seal_texts("alias/nope", ["x"])
+
+
 def test_kinesis_records_are_per_stream_and_legacy_records_still_open() -> None:
     secret = os.urandom(32)
     records = RecordSealer(Sealer(roots={KINESIS_MANAGED: lambda: secret}))
