@@ -210,7 +210,19 @@ class SqsService:
         received = await self._receive(command, wait)
         if self._sealer is None:
             return received
-        return [self._opened(r) if r.message.body.startswith(TEXT_PREFIX) else r for r in received]
+        sealed = [i for i, r in enumerate(received) if r.message.body.startswith(TEXT_PREFIX)]
+        if not sealed:
+            return received
+        try:
+            bodies = self._sealer.open_texts([received[i].message.body for i in sealed])
+        except KmsFailure as failure:
+            raise sqs_error(failure) from None
+        received = list(received)  # the model's reply may be one it keeps (a FIFO attempt's): never edit it
+        for i, body in zip(sealed, bodies, strict=True):
+            r = received[i]
+            # Built field by field: NamedTuple._replace costs ~3x more, and this runs for every message received.
+            received[i] = ReceivedMessage(StoredMessage(r.message[0], body, *r.message[2:]), *r[1:])
+        return received
 
     async def _sealed(self, account: str, name: str, entries: list[SendEntry]) -> list[SendEntry]:
         """``entries`` with bodies sealed under the queue's KmsMasterKeyId, or the SQS-managed key when
@@ -249,15 +261,6 @@ class SqsService:
                     for e, body in zip(entries, bodies, strict=True)]
         # Built field by field: NamedTuple._replace costs ~3x more, and this runs for every message sent.
         return [SendEntry(e[0], e[1], body, *e[3:]) for e, body in zip(entries, bodies, strict=True)]
-
-    def _opened(self, received: ReceivedMessage) -> ReceivedMessage:
-        assert self._sealer is not None
-        message = received.message
-        try:
-            body = self._sealer.open_text(message.body)
-        except KmsFailure as failure:
-            raise sqs_error(failure) from None
-        return ReceivedMessage(StoredMessage(message[0], body, *message[2:]), *received[1:])
 
     async def settle(self, command: DeleteMessages | ChangeVisibility) -> list[BaseException | None]:
         """Delete or change the visibility of a receipt-handle batch; one failure (or None) per entry."""

@@ -123,6 +123,12 @@ def test_batch_text_sealing_gives_each_body_its_own_nonce() -> None:
     assert all(_version(r) == 1 for r in raw)
     with pytest.raises(KmsFailure):
         sealer.seal_texts("alias/nope", ["x"])
+    rotated = Sealer(_ring(V1, V2))
+    assert rotated.open_texts(sealed[:2] + rotated.seal_texts("alias/orders", ["v2"]) + sealed[2:3]) == [
+        "same", "same", "v2", "same"]  # runs of two key versions in one batch
+    with pytest.raises(KmsFailure) as wrong:
+        Sealer(_ring(V2)).open_texts(sealed[:1])
+    assert wrong.value.kind == INVALID_STATE
 
 
 def test_kinesis_records_are_per_stream_and_legacy_records_still_open() -> None:
