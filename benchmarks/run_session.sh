@@ -79,7 +79,7 @@ sns|sns-fanout|raftmq raftmq3 moto localstack|--processes 1 --connections 16 --s
 kinesis-put|kinesis-put|raftmq raftmq3 kinesalite kinesis-local moto localstack|--processes 1 --connections 8 --shards 4 --records 100
 kinesis-cycle|kinesis-cycle|raftmq raftmq3 kinesalite kinesis-local moto localstack|--processes 1 --connections 8 --shards 4 --records 100
 grpc-batch|grpc-batch|raftmq raftmq3|--processes 2 --connections 8 --batch 100
-grpc-stream|grpc-stream|raftmq raftmq3|--processes 2 --connections 8 --batch 100 --consumers 2
+grpc-stream|grpc-stream|raftmq raftmq3|--processes 2 --connections 2 --batch 100 --consumers 2
 grpc-put|grpc-streams-put|raftmq raftmq3|--processes 2 --connections 4 --records 500
 "
 

@@ -70,7 +70,8 @@ def _ms(us: float | None) -> str:
 def markdown_table(results: Sequence[Loaded]) -> str:
     """One row per file: median rate (runs), ratio to the first row, CPU per unit, errors, key-call latency."""
     head = ("| target | scenario | procs x conns | rate/s, median (runs) | x first | server CPU-µs/unit | "
-            "all nodes CPU-µs/unit | generator CPU-µs/unit | errors | latency of | p50 / p99 / p99.9 ms |")
+            "all nodes CPU-µs/unit | generator CPU-µs/unit | errors | latency of | p50 / p99 / p99.9 ms | "
+            "consumer lag p50 / p99 ms |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     base = results[0].median.get("rate_per_s") if results else None
     for res in results:
@@ -83,13 +84,15 @@ def markdown_table(results: Sequence[Loaded]) -> str:
         nodes = med.get("node_cpu_us_per_unit") or {}
         call = res.key_call()
         pct = (med.get("latency_us") or {}).get(call or "", {})
+        lag = (med.get("latency_us") or {}).get("consumer-lag")  # Kinesis MillisBehindLatest, in µs
+        lag_text = f"{_ms(lag.get('p50'))} / {_ms(lag.get('p99'))}" if lag else "-"
         rate_text = f"{_num(rate)} ({spread})" + (f" at --rate {first['rate']:g}" if first.get("rate") else "")
         lines.append(
             f"| {res.label} | {first.get('scenario', '?')} | {first.get('processes', '?')} x "
             f"{first.get('connections_per_process', '?')} | {rate_text} | {ratio} | "
             f"{_num(med.get('server_cpu_us_per_unit'), 1)} | {_num(nodes.get('all'), 1)} | "
             f"{_num(med.get('client_cpu_us_per_unit'), 1)} | {med.get('errors', '-')} | {call or '-'} | "
-            f"{_ms(pct.get('p50'))} / {_ms(pct.get('p99'))} / {_ms(pct.get('p99.9'))} |")
+            f"{_ms(pct.get('p50'))} / {_ms(pct.get('p99'))} / {_ms(pct.get('p99.9'))} | {lag_text} |")
     return "\n".join(lines)
 
 

@@ -33,9 +33,18 @@ def test_table_gives_medians_ratios_and_the_key_call(tmp_path: Path) -> None:
     rows = table.splitlines()
     assert len(rows) == 4 and rows[1].count("---") == rows[0].count("|") - 1
     assert rows[2].startswith("| raftmq | sqs-cycle | 2 x 8 | 2,000 (1,000; 3,000; 2,000) | 1.00 | 50.0 | 90.0 |")
-    assert rows[2].endswith("| SendMessageBatch | 1.5 / 4.5 / 6.0 |")
+    assert rows[2].endswith("| SendMessageBatch | 1.5 / 4.5 / 6.0 | - |")
     assert rows[3].startswith("| b | sqs-cycle | 2 x 8 | 500 (500) | 0.25 |")  # label from the file name
     assert "| put-to-get | 9.0 / 27.0 / 36.0 |" in rows[3]  # end to end preferred over any call
+
+
+def test_table_shows_the_kinesis_consumer_lag(tmp_path: Path) -> None:
+    a = result_file(tmp_path / "a.json", [1000.0], 1500.0, call="put-to-get")
+    data = orjson.loads(a.read_bytes())
+    data["median"]["latency_us"]["consumer-lag"] = {"p50": 0.0, "p95": 1000.0, "p99": 25_000.0, "p99.9": 9e4}
+    a.write_bytes(orjson.dumps(data))
+    row = summarize.markdown_table(summarize.load([a])).splitlines()[2]
+    assert row.endswith("| put-to-get | 1.5 / 4.5 / 6.0 | 0.0 / 25.0 |")
 
 
 def test_write_makes_markdown_and_well_formed_svgs(tmp_path: Path) -> None:
