@@ -103,7 +103,7 @@ def env() -> Env:
     Checkpoint(ACCOUNT, "s", "g", "m", "shardId-000000000001", "SHARD_END"), LeaveGroup(ACCOUNT, "s", "g", "m"),
     DeleteGroup(ACCOUNT, "s", "g"), ExpireMembers()])
 def test_commands_round_trip(command: Command) -> None:
-    assert decode(encode(command)) == command
+    assert decode(encode(command), remembered=False) == command
     assert {cls.TYPE_ID for cls in GROUP_COMMANDS} <= set(range(300, 350))
 
 
