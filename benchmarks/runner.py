@@ -286,10 +286,29 @@ def _collect(results: mp.Queue[WorkerResult], workers: list[Any], config: RunCon
             if cpu_now is not None and cpu_last is not None:
                 cpu_text = f"  server CPU {100 * (cpu_now - cpu_last) / (now - last_t):5.1f}%"
                 cpu_last = cpu_now
-            print(f"[{now - start:6.1f}s] {rate:10,.0f} {unit}/s  "
-                  f"total {total:,}  errors {sum(errors):,}{cpu_text}", file=log, flush=True)
+            line = progress_line(now - start, config.warmup + config.duration, rate, unit, total, sum(errors),
+                                 cpu_text)
+            if log.isatty():  # a live bar on a terminal; one line per second in a log file
+                print(f"\r{line}\x1b[K", end="", file=log, flush=True)
+            else:
+                print(line, file=log, flush=True)
         last_total, last_t = total, now
+    if config.progress and log.isatty():
+        print(file=log, flush=True)
     return collected
+
+
+BAR_WIDTH = 20
+
+
+def progress_line(elapsed: float, planned: float, rate: float, unit: str, total: int, errors: int,
+                  extra: str = "") -> str:
+    """``[  3.0s/10s ######-------------- ]      1,234 msgs/s  total 3,702  errors 0`` (+ ``extra``)."""
+    done = min(1.0, elapsed / planned) if planned > 0 else 1.0
+    filled = round(done * BAR_WIDTH)
+    bar = "#" * filled + "-" * (BAR_WIDTH - filled)
+    return (f"[{elapsed:6.1f}s/{planned:g}s {bar}] {rate:10,.0f} {unit}/s  total {total:,}  errors {errors:,}"
+            f"{extra}")
 
 
 def worker_main(index: int, scenario: Scenario, target: Target, config: RunConfig,

@@ -164,3 +164,10 @@ def test_warmup_is_excluded_from_every_figure(threaded_fake: tuple[FakeSqs, Targ
     assert 0 < result.total < sqs.entries["deleted"]
     assert result.latency["SendMessageBatch"].count < sqs.calls["SendMessageBatch"]
     assert result.to_dict()["warmup_s"] == 0.6
+
+
+def test_progress_line_shows_a_bar_and_the_live_rate() -> None:
+    line = runner.progress_line(3.0, 12.0, 1234.4, "msgs", 3702, 1, "  server CPU  50.0%")
+    assert line == ("[   3.0s/12s #####---------------]      1,234 msgs/s  total 3,702  errors 1  "
+                    "server CPU  50.0%")
+    assert "####################]" in runner.progress_line(15.0, 12.0, 0, "msgs", 0, 0)  # full, never past
