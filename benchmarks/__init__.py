@@ -9,8 +9,11 @@ Layout (shaped to grow into the full harness of issue 9):
 - ``procstat``   server CPU from ``/proc`` and discovery of the pid listening on a port
 - ``server``     spawn ``raftmq serve`` on a temp dir and port 0 for one-command reproductions
 - ``runner``     closed-loop driver: worker processes x connections, live progress, merged results
-- ``scenarios``  what one connection does in a loop (``sqs-cycle`` so far)
-- ``report``     final summary text and JSON
+- ``awsquery``   AWS Query (form POST, XML) calls over ``http1``, for SNS
+- ``grpcload``   raw ``grpc.aio`` channels and timed calls for the gRPC scenarios
+- ``scenarios``  what one connection does in a loop: ``sqs-cycle``, ``sns-fanout``, ``kinesis-put/cycle``, ``grpc-*``
+- ``report``     final summary text and JSON; ``summarize``/``plots``/``pngplots``: tables and charts
+- ``fakesqs``, ``fakesns``, ``fakegrpc``: servers with known behaviour for the tests and the generator's ceiling
 
 Run ``python -m benchmarks run sqs-cycle --help``.
 """
