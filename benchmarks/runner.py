@@ -349,10 +349,22 @@ async def _connections(scenario: Scenario, target: Target, config: RunConfig, st
         for c in range(config.connections):
             conn = index * config.connections + c
             pacer = pacing.closed(stopping)
-            if config.rate is not None:
-                pacer = pacing.Pacer(stopping, *pacing.schedule(config.rate, scenario.units_per_op, total, conn,
+            slot = paced_slot(scenario, total, conn)
+            if config.rate is not None and slot is not None:
+                pacer = pacing.Pacer(stopping, *pacing.schedule(config.rate, scenario.units_per_op, slot[1], slot[0],
                                                                 start_ns))
             group.create_task(scenario.run_connection(target.for_connection(conn), stats, pacer, conn))
+
+
+def paced_slot(scenario: Scenario, total: int, conn: int) -> tuple[int, int] | None:
+    """(position, count) of connection ``conn`` among the connections that ``--rate`` paces, or None for one it
+    does not: a scenario with ``is_consumer(index)`` (consumers of kinesis-cycle, sns-fanout, grpc-stream) follows
+    what the producers make, so the whole rate goes to its producers."""
+    is_consumer = getattr(scenario, "is_consumer", None)
+    if is_consumer is None:
+        return conn, total
+    producers = [i for i in range(total) if not is_consumer(i)]
+    return (producers.index(conn), len(producers)) if conn in producers else None
 
 
 def _run_loop(main: Coroutine[Any, Any, None], use_uvloop: bool) -> None:

@@ -225,6 +225,9 @@ class GrpcStream(GrpcQueueBase):
             except asyncio.CancelledError:
                 if not call.cancelled():  # our own task is being cancelled, not just the call: let it go
                     raise
+            except asyncio.InvalidStateError:  # an ack written just as the deadline cancelled the stream
+                if not call.done():
+                    raise
             finally:
                 watchdog.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

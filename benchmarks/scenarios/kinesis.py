@@ -157,6 +157,9 @@ class KinesisCycle(KinesisPut):
     def describe(self) -> dict[str, object]:
         return {**super().describe(), "poll_interval": self.poll_interval}
 
+    def is_consumer(self, index: int) -> bool:
+        return self.consumer_shard(index) is not None
+
     def consumer_shard(self, index: int) -> str | None:
         """The shard connection ``index`` consumes, or None for a producer."""
         if index % 2 == 1 and index // 2 < len(self.shard_ids):

@@ -66,6 +66,9 @@ class SnsFanout:
         return {"subscribers": self.subscribers, "consumers_per_queue": self.consumers_per_queue,
                 "body_size": self.body_size, "wait_seconds": self.wait_seconds, "topic": self.topic_arn}
 
+    def is_consumer(self, index: int) -> bool:
+        return self.consumer_queue(index) is not None
+
     def consumer_queue(self, index: int) -> str | None:
         """The queue URL connection ``index`` consumes, or None for a publisher."""
         if index % 2 == 1 and index // 2 < self.subscribers * self.consumers_per_queue:

@@ -131,3 +131,19 @@ def test_closed_pacer_stops_a_quiet_consume_stream_at_the_deadline(fake: tuple[F
 
     asyncio.run(run())
     assert stats.errors == {} and broker.calls["Consume"] == 1
+
+
+def test_rate_paces_only_the_producers_of_a_scenario_with_consumers() -> None:
+    stream = GrpcStream(consumers=2)
+    assert [runner.paced_slot(stream, 6, i) for i in range(6)] == [(0, 4), None, (1, 4), None, (2, 4), (3, 4)]
+    assert [runner.paced_slot(GrpcBatch(), 3, i) for i in range(3)] == [(0, 3), (1, 3), (2, 3)]
+
+
+def test_open_loop_stream_sends_at_the_offered_rate(fake: tuple[FakeBroker, Target]) -> None:
+    broker, target = fake
+    config = runner.RunConfig(processes=1, connections=4, duration=1.0, progress=False, rate=2000.0)
+    result = runner.run(GrpcStream(batch=10, consumers=2), target, config)
+    assert result.failures == [] and result.errors == {}
+    # 2,000 msgs/s for 1 s in batches of 10, all of it on the 2 producers (the consumers are not paced)
+    assert 1400 <= broker.entries["Send"] == result.counters["sent"] <= 2000 + 2 * 10
+    assert result.latency["Send@intended"].count == broker.calls["Send"]
