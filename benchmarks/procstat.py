@@ -22,6 +22,35 @@ def cpu_seconds(pid: int, proc: Path = Path("/proc")) -> float:
     return (utime + stime) / _TICKS
 
 
+def _stat_fields(path: Path) -> list[str]:
+    text = path.read_text()
+    return text[text.rindex(")") + 2:].split()
+
+
+def tree_cpu_seconds(pid: int, proc: Path = Path("/proc")) -> float:
+    """CPU seconds of ``pid`` and every live descendant: a server may do its work in child processes (LocalStack
+    runs its Kinesis as a Node.js child), and their CPU is the server's too."""
+    children: dict[int, list[int]] = {}
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int(_stat_fields(entry / "stat")[1])
+        except (OSError, ValueError, IndexError):
+            continue  # exited meanwhile, or not ours to read
+        children.setdefault(ppid, []).append(int(entry.name))
+    total = cpu_seconds(pid, proc)  # raises if the server itself is gone
+    pending = list(children.get(pid, ()))
+    while pending:
+        child = pending.pop()
+        try:
+            total += cpu_seconds(child, proc)
+        except (OSError, ValueError, IndexError):
+            continue
+        pending.extend(children.get(child, ()))
+    return total
+
+
 def written_bytes(pid: int, proc: Path = Path("/proc")) -> int:
     """Bytes ``pid`` caused to be written to storage so far (``write_bytes`` of ``/proc/PID/io``).
 

@@ -4,7 +4,7 @@
 # summary.md, timeline/latency charts (PNG with the `bench` extra, SVG always) and one session.md with every table.
 #
 #   benchmarks/run_session.sh [OUT_DIR]      (default benchmarks/results/DATE/session-HHMM)
-#   env: DURATION=5 WARMUP=1 REPEAT=3 (per run), ONLY="sqs grpc-batch" (variants to run), PEERS_DIR=/tmp/raftmq-peers,
+#   env: DURATION=4 WARMUP=1 REPEAT=3 (per run), ONLY="sqs grpc-batch" (variants to run), PEERS_DIR=/tmp/raftmq-peers,
 #        RAFTMQ_REV (the revision to name in session.md when not run from a git checkout)
 #
 # Peers are installed under $PEERS_DIR, never into the project or its environment: moto[server] (PyPI, own venv),
@@ -49,7 +49,7 @@ fi
 
 ip link set lo up
 mkdir -p "$OUT"
-RUN=(--duration "${DURATION:-5}" --warmup "${WARMUP:-1}" --repeat "${REPEAT:-3}" --no-progress)
+RUN=(--duration "${DURATION:-4}" --warmup "${WARMUP:-1}" --repeat "${REPEAT:-3}" --no-progress)
 KL_DIR="$PEERS/kinesis-local/node_modules/kinesis-local"
 
 declare -A WHERE=(
@@ -86,7 +86,7 @@ grpc-put|grpc-streams-put|raftmq raftmq3|--processes 2 --connections 4 --records
 started=$(date -u +%FT%TZ)
 SESSION="$OUT/session.md"
 {
-  echo "Session $started to END, \`benchmarks/run_session.sh\` (DURATION=${DURATION:-5} WARMUP=${WARMUP:-1}" \
+  echo "Session $started to END, \`benchmarks/run_session.sh\` (DURATION=${DURATION:-4} WARMUP=${WARMUP:-1}" \
        "REPEAT=${REPEAT:-3}), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)," \
        "load average at start $(cut -d' ' -f1-3 /proc/loadavg), HEAD ${RAFTMQ_REV:-$(git rev-parse --short HEAD 2>/dev/null || echo '?')}."
   echo

@@ -144,7 +144,7 @@ def _server_cpu(pid: int | None) -> float | None:
     if pid is None:
         return None
     try:
-        return procstat.cpu_seconds(pid)
+        return procstat.tree_cpu_seconds(pid)
     except (OSError, ValueError, IndexError):
         return None
 

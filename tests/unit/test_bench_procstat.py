@@ -64,3 +64,20 @@ def test_written_bytes_of_this_process_follow_a_durable_write(tmp_path: Path) ->
         f.flush()
         os.fsync(f.fileno())
     assert procstat.written_bytes(os.getpid()) - before >= 1 << 20
+
+
+def test_tree_cpu_counts_a_server_and_its_descendants_only(tmp_path: Path) -> None:
+    ticks = os.sysconf("SC_CLK_TCK")
+
+    def proc(pid: int, ppid: int, seconds: int) -> None:
+        (tmp_path / str(pid)).mkdir()
+        fields = ["S", str(ppid), "1", "1", "0", "-1", "0", "0", "0", "0", "0", str(seconds * ticks), "0"]
+        (tmp_path / str(pid) / "stat").write_text(f"{pid} (p {pid}) " + " ".join(fields + ["0"] * 30) + "\n")
+
+    proc(10, 1, 2)  # the server
+    proc(11, 10, 3)  # its child (e.g. LocalStack's Node.js Kinesis)
+    proc(12, 11, 5)  # a grandchild
+    proc(13, 1, 100)  # an unrelated process
+    (tmp_path / "self").mkdir()  # not a pid: ignored
+    assert procstat.tree_cpu_seconds(10, tmp_path) == pytest.approx(10.0)
+    assert procstat.tree_cpu_seconds(11, tmp_path) == pytest.approx(8.0)
