@@ -59,6 +59,9 @@ def timeline_png(series: Mapping[str, Sequence[tuple[float, float]]], title: str
                     linewidth=1.8)
     ax.set_ylim(bottom=0)
     ax.set_xlim(left=0)
+    from matplotlib.ticker import FuncFormatter
+
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))  # 50,000 rather than 50000
     _save(fig, out)
 
 
