@@ -40,6 +40,8 @@ install_peers() {
         'cryptography<45' 'pyopenssl<25' 'service_identity<24.3' || true
     fi
   fi
+  # LocalStack fetches its Kinesis engine (npm kinesis-local) on first use, which the namespace cannot: now
+  [ ! -x "$PEERS/ls/bin/python" ] || "$PEERS/ls/bin/python" -m localstack.cli.lpm install kinesis-mock || true
 }
 
 if [ "${IN_NETNS:-}" != 1 ]; then
