@@ -3,7 +3,9 @@
 It keeps no messages: Send answers every entry with the right MD5; Receive always answers ``receive_count`` copies
 of the last body sent (MD5 right); Delete and Ack fail the first handle of every call when ``fail_first`` is set (as
 ``ReceiptHandleIsInvalid``); Consume pushes ``receive_count`` messages, waits for their ack, settles it and pushes
-again. Put accepts every record. Every call and entry is counted, so a test can compare what the harness reports with
+again. Put accepts every record, sending record i of each call to shard ``s{i mod shards}``; DescribeStream
+names those shards; Tail pushes each shard's records as they are put (``millis_behind_latest`` = ``LAG_MS``).
+Every call and entry is counted, so a test can compare what the harness reports with
 what the server saw. A queue named ``missing`` fails Send with NOT_FOUND and the ``raftmq-error-bin`` detail, as the
 real server does.
 
@@ -26,6 +28,8 @@ from benchmarks.grpcload import DETAIL_KEY
 from proto.broker.v1 import errors_pb2, queues_pb2, queues_pb2_grpc, streams_pb2, streams_pb2_grpc
 
 MISSING = "missing"
+LAG_MS = 7
+TAIL_POLL_S = 0.05  # how often a quiet Tail checks that its client is still there
 
 
 def _md5(text: str) -> str:
@@ -42,6 +46,9 @@ class FakeBroker(queues_pb2_grpc.QueuesServicer, streams_pb2_grpc.StreamsService
         self.entries: Counter[str] = Counter()
         self._lock = threading.Lock()
         self._last_body = "t=000000000000000000000;x" + "x" * 8
+        self.shards = 2
+        self._records: dict[str, list[bytes]] = {f"s{i}": [] for i in range(self.shards)}
+        self._put = threading.Condition(self._lock)
 
     def _count(self, call: str, entries: int = 0) -> None:
         with self._lock:
@@ -109,7 +116,8 @@ class FakeBroker(queues_pb2_grpc.QueuesServicer, streams_pb2_grpc.StreamsService
 
     def DescribeStream(self, request: streams_pb2.StreamRef, context: Any) -> streams_pb2.StreamDescription:
         self._count("DescribeStream")
-        return streams_pb2.StreamDescription(stream=request.stream, status="ACTIVE")
+        return streams_pb2.StreamDescription(stream=request.stream, status="ACTIVE", shards=[
+            streams_pb2.Shard(shard_id=shard) for shard in self._records])
 
     def DeleteStream(self, request: streams_pb2.StreamRef, context: Any) -> streams_pb2.StreamEmpty:
         self._count("DeleteStream")
@@ -117,9 +125,30 @@ class FakeBroker(queues_pb2_grpc.QueuesServicer, streams_pb2_grpc.StreamsService
 
     def Put(self, request: streams_pb2.PutRequest, context: Any) -> streams_pb2.PutResponse:
         self._count("Put", len(request.records))
+        with self._put:
+            for i, record in enumerate(request.records):
+                self._records[f"s{i % self.shards}"].append(record.data)
+            self._put.notify_all()
         return streams_pb2.PutResponse(results=[
             streams_pb2.PutResult(shard_id="shardId-000000000000", sequence_number=str(i))
             for i in range(len(request.records))])
+
+
+    def Tail(self, request: streams_pb2.ReadRequest, context: Any) -> Iterator[streams_pb2.ReadResponse]:
+        self._count("Tail")
+        shard = self._records[request.shard_id]
+        cursor = 0
+        while context.is_active():
+            with self._put:
+                self._put.wait_for(lambda seen=cursor: len(shard) > seen, TAIL_POLL_S)  # type: ignore[misc]
+                new = shard[cursor:]
+            if not new:
+                continue
+            cursor += len(new)
+            self._count("Tailed", len(new))
+            yield streams_pb2.ReadResponse(records=[
+                streams_pb2.Record(data=data, sequence_number=str(cursor - len(new) + i))
+                for i, data in enumerate(new)], millis_behind_latest=LAG_MS)
 
 
 def serve(broker: FakeBroker, port: int = 0, workers: int = 32) -> tuple[grpc.Server, int]:

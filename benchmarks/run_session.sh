@@ -83,6 +83,7 @@ kinesis-cycle|kinesis-cycle|raftmq raftmq3 kinesalite kinesis-local moto localst
 grpc-batch|grpc-batch|raftmq raftmq3|--processes 2 --connections 8 --batch 100
 grpc-stream|grpc-stream|raftmq raftmq3|--processes 2 --connections 2 --batch 100 --consumers 2
 grpc-put|grpc-streams-put|raftmq raftmq3|--processes 2 --connections 4 --records 500
+grpc-tail|grpc-streams-tail|raftmq raftmq3|--processes 2 --connections 4 --shards 4 --records 100
 "
 
 started=$(date -u +%FT%TZ)

@@ -11,10 +11,10 @@ import pytest
 
 from benchmarks import cli, grpcload, runner
 from benchmarks.awsjson import Target
-from benchmarks.fakegrpc import MISSING, FakeBroker, serve
+from benchmarks.fakegrpc import LAG_MS, MISSING, FakeBroker, serve
 from benchmarks.pacing import closed
 from benchmarks.scenarios.grpc_queues import GrpcBatch, GrpcStream
-from benchmarks.scenarios.grpc_streams import GrpcStreamsPut
+from benchmarks.scenarios.grpc_streams import GrpcStreamsPut, GrpcStreamsTail
 from benchmarks.stats import WorkerStats
 
 CONFIG = runner.RunConfig(processes=2, connections=2, duration=1.0, server_pid=os.getpid(), progress=False,
@@ -147,3 +147,17 @@ def test_open_loop_stream_sends_at_the_offered_rate(fake: tuple[FakeBroker, Targ
     # 2,000 msgs/s for 1 s in batches of 10, all of it on the 2 producers (the consumers are not paced)
     assert 1400 <= broker.entries["Send"] == result.counters["sent"] <= 2000 + 2 * 10
     assert result.latency["Send@intended"].count == broker.calls["Send"]
+
+
+def test_tail_readers_get_what_producers_put_with_its_latency_and_lag(fake: tuple[FakeBroker, Target]) -> None:
+    broker, target = fake
+    scenario = GrpcStreamsTail(shards=2, records=10)
+    result = runner.run(scenario, target, CONFIG)
+    assert scenario.shard_ids == ["s0", "s1"] and result.failures == [] and result.errors == {}
+    assert broker.calls["Tail"] == 2  # connections 1 and 3: one reader per shard (s0, s1) for the whole run
+    assert result.counters["put"] == broker.entries["Put"] > 0
+    # a push cancelled on the wire at the deadline is not counted; nothing is counted twice
+    assert 0 < result.total == result.counters["consumed"] <= broker.entries["Tailed"] <= broker.entries["Put"]
+    assert result.latency["put-to-get"].count == result.total
+    lag = result.latency["consumer-lag"]
+    assert lag.count > 0 and lag.summary()["p50"] == pytest.approx(LAG_MS * 1000, rel=0.01)
