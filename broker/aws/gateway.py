@@ -50,6 +50,7 @@ log = logging.getLogger(__name__)
 # Codecs of the X-Amz-Target family by protocol name; a CBOR codec (Kinesis) slots in as "cbor".
 TARGET_CODECS: dict[str, Callable[[ServiceModel], TargetCodec]] = {"json": JsonCodec, "cbor": CborCodec}
 CBOR_MEDIA_TYPE = "application/x-amz-cbor-1.1"
+JSON_MEDIA_TYPES = frozenset({"application/x-amz-json-1.0", "application/x-amz-json-1.1"})
 
 # Query API versions of the services, used when a request is not signed.
 QUERY_VERSIONS = {"2011-06-15": "sts", "2010-03-31": "sns", "2012-11-05": "sqs"}
@@ -145,16 +146,14 @@ class AwsGateway:
             return await self._dispatch_target(request, target, request_id, route)
         content_type = headers.get("content-type", "")
         if content_type.startswith("application/x-amz-json") or content_type.startswith(CBOR_MEDIA_TYPE):
-            if content_type.startswith("application/x-amz-json"):
-                route.json_content_type = content_type.split(";")[0].strip()
+            route.answer_in(content_type.split(";")[0].strip())
             raise UnknownOperationException("The request must carry an X-Amz-Target header.")
         return await self._dispatch_query(request, request_id, route)
 
     async def _dispatch_target(self, request: HttpRequest, target: str, request_id: str,
                                route: _Route) -> HttpResponse:
         content_type = request.headers.get("content-type", "").split(";")[0].strip()
-        if content_type.startswith("application/x-amz-json"):
-            route.json_content_type = content_type
+        route.answer_in(content_type)
         prefix, _, op_name = target.rpartition(".")
         found = self._targets.get(prefix)
         if found is None:
@@ -258,6 +257,12 @@ class _Route:
         self.codec: ResponseCodec | None = None
         self.xml = False
         self.json_content_type = "application/x-amz-json-1.0"
+
+    def answer_in(self, content_type: str) -> None:
+        """Word errors in the client's JSON version, but only a real one: the header is the client's to garble, and
+        echoing ``application/x-amz-json-9`` back would be an answer no SDK reads (found by the fuzzer)."""
+        if content_type in JSON_MEDIA_TYPES:
+            self.json_content_type = content_type
 
     def error(self, error: BrokerError, request_id: str) -> HttpResponse:
         try:

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
+import orjson
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from broker.aws.gateway import AwsGateway
 from broker.aws.query_protocol import QueryCodec
 from broker.aws.service_model import load_service_model
+from broker.http.types import HttpRequest
 from broker.model.errors import BrokerError, InvalidAction
+from broker.sts import StsService
 
 
 def _sns() -> QueryCodec:
@@ -41,3 +46,25 @@ def test_any_message_text_makes_a_parseable_xml_error(text: str) -> None:
     response = _sns().encode_error(BrokerError(text, code="InvalidParameter"), "rid")
     root = ET.fromstring(response.body)
     assert root.tag.endswith("ErrorResponse")
+
+
+def _gateway() -> AwsGateway:
+    return AwsGateway({"sts": StsService()}, "123456789012", "us-east-1")
+
+
+@pytest.mark.parametrize(("sent", "answered"), [
+    ("application/x-amz-json", "application/x-amz-json-1.0"),
+    ("application/x-amz-json-9.9", "application/x-amz-json-1.0"),
+    ("application/x-amz-json-1.1", "application/x-amz-json-1.1"),
+    ("application/x-amz-json-1.0; charset=utf-8", "application/x-amz-json-1.0"),
+])
+@pytest.mark.parametrize("target", [None, "NoSuchService_20200101.Op"])
+async def test_errors_are_worded_in_a_real_json_version_not_the_one_the_client_made_up(
+        sent: str, answered: str, target: str | None) -> None:
+    """An unknown target (or none) sent with ``Content-Type: application/x-amz-json`` was answered with that same
+    made-up media type; the error now names 1.0 or 1.1, whichever real version the client asked for."""
+    headers = {"host": "localhost", "content-type": sent, **({"x-amz-target": target} if target else {})}
+    response = await _gateway()(HttpRequest("POST", "/", "", headers, b"{}"))
+    assert response.status == 400
+    assert response.content_type == answered
+    assert orjson.loads(response.body)["__type"] == "UnknownOperationException"
