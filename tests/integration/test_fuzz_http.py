@@ -433,8 +433,11 @@ def form_bodies(draw: st.DrawFn, target: Target, protocol: Protocol, operation: 
         pairs.append(("Version", protocol.version if not draw(st.booleans()) else draw(st.text(max_size=12))))
     if draw(st.integers(0, 3)) < 3:
         pairs += botocore_form(protocol, operation, draw(model_params(target, protocol, operation)))
-    pairs += draw(st.lists(st.tuples(_form_keys(names), values), max_size=8 if len(pairs) < 3 else 2))
-    if pairs and draw(st.booleans()):
+    extra: list[tuple[str, str]] = draw(st.lists(st.tuples(_form_keys(names), values),
+                                                 max_size=8 if len(pairs) < 3 else 2))
+    pairs += extra
+    repeat: bool = draw(st.booleans())
+    if pairs and repeat:
         pairs.append(draw(st.sampled_from(pairs)))  # a repeated key
     body = urlencode(pairs, quote_via=quote, encoding="utf-8", errors="surrogatepass").encode()
     kind = draw(st.sampled_from(["form"] * 6 + ["escapes", "garbage", "separators", "long"]))
@@ -495,8 +498,9 @@ LENGTHS = ("-1", "99999999999999999999999", "abc", "", "0x10", " 5", "1,1", "184
            "2147483648")
 
 
-def _auth_variants(auth: str) -> st.SearchStrategy[str]:
-    """Authorization values that break its grammar or its content (never a valid signature)."""
+def _auth_variants(auth: str, *, lenient: bool = True) -> st.SearchStrategy[str]:
+    """Authorization values that break its grammar or its content; ``lenient`` adds spellings of a valid signature
+    a server may accept (extra separators and spaces)."""
     def swap(old: str, new: str) -> str:
         return auth.replace(old, new, 1)
 
@@ -517,8 +521,8 @@ def _auth_variants(auth: str) -> st.SearchStrategy[str]:
             swap(credential, "/".join([parts[0], "20000101", *parts[2:]])),
             swap(credential, "/".join([*parts[:3], "s3", *parts[4:]])) if len(parts) > 4 else auth + "x",
             swap(credential, "AKIAUNKNOWN000000001/" + "/".join(parts[1:])),
-            auth + ", Signature=" + signature, auth + ",,,", auth.replace(", ", ","), auth.replace(" ", "  ", 1),
-            auth + "\x00", auth.lower(),
+            auth + ", Signature=" + flipped, auth + "\x00", auth.lower(),
+            *((auth + ",,,", auth.replace(", ", ","), auth.replace(" ", "  ", 1)) if lenient else ()),
         ]).filter(lambda v: v != auth),
     )
 
@@ -529,7 +533,6 @@ def mutated(draw: st.DrawFn, request: Request, *, must_break: bool = False) -> R
     headers = list(request.headers)
     framed = request.framed
     signed = _signed_headers(headers)
-    changed_signed = False
     steps = draw(st.integers(1, 4))
     for _ in range(steps):
         kinds = ["drop", "value", "dup", "auth", "date", "target", "ctype", "length", "te", "misc"]
@@ -538,38 +541,31 @@ def mutated(draw: st.DrawFn, request: Request, *, must_break: bool = False) -> R
         name = headers[index][0] if headers else "X-Extra"
         if kind == "drop" and headers:
             headers.pop(index)
-            changed_signed |= name.lower() in signed
         elif kind == "value" and headers:
             value = draw(st.one_of(st.text(max_size=30), st.binary(max_size=30).map(
                 lambda b: b.replace(b"\r", b"").replace(b"\n", b""))))
             if _canonical(value) != _canonical(headers[index][1]):
                 headers[index] = (name, value)
-                changed_signed |= name.lower() in signed
         elif kind == "dup" and headers:
             value = draw(st.text(min_size=1, max_size=30).filter(lambda v: "\r" not in v and "\n" not in v))
             if _canonical(value) != _canonical(headers[index][1]):
                 headers.insert(draw(st.integers(0, len(headers))), (name, value))
-                changed_signed |= name.lower() in signed
         elif kind == "auth":
             auth = next((str(v) for n, v in headers if n.lower() == "authorization"), "")
             headers = [(n, v) for n, v in headers if n.lower() != "authorization"]
-            headers.append(("Authorization", draw(_auth_variants(auth)) if auth else draw(st.text(max_size=60))))
-            changed_signed = True
+            headers.append(("Authorization", draw(_auth_variants(auth, lenient=not must_break)) if auth
+                            else draw(st.text(max_size=60))))
         elif kind == "date":
-            old = next((str(v) for n, v in headers if n.lower() == "x-amz-date"), "")
             headers = [(n, v) for n, v in headers if n.lower() != "x-amz-date"]
             skewed = (datetime.now(UTC) + timedelta(minutes=draw(st.sampled_from([-60, -16, 16, 60 * 24 * 400]))))
             value = draw(st.sampled_from([*DATES, skewed.strftime("%Y%m%dT%H%M%SZ")]))
             headers.append(("X-Amz-Date", value))
-            changed_signed |= value != old
         elif kind in ("target", "ctype"):
             header = "X-Amz-Target" if kind == "target" else "Content-Type"
-            old = next((v for n, v in headers if n.lower() == header.lower()), "")
             headers = [(n, v) for n, v in headers if n.lower() != header.lower()]
             value = draw(st.one_of(st.sampled_from(TARGETS), st.text(max_size=40)) if kind == "target"
                          else st.sampled_from(CONTENT_TYPES))
             headers.append((header, value))
-            changed_signed |= _canonical(value) != _canonical(old)
         elif kind == "length" and not must_break:
             headers.append(("Content-Length", draw(st.one_of(st.sampled_from(LENGTHS), st.integers(
                 0, len(request.body) + 10).map(str)))))
@@ -582,10 +578,12 @@ def mutated(draw: st.DrawFn, request: Request, *, must_break: bool = False) -> R
                                                  ("Upgrade", "h2c"), ("Connection", "close"),
                                                  ("X-Amz-Content-Sha256", "UNSIGNED-PAYLOAD"),
                                                  ("X-Amz-Security-Token", "x"), ("Host", "")])))
-    if must_break and not changed_signed:
+    # Judged on the result, not per step: a duplicate dropped again, or a header set back to its value, undoes a
+    # change, and the server joins repeated headers with ", " before it checks the signature.
+    if must_break and _signature_view(headers, signed) == _signature_view(list(request.headers), signed):
         auth = next((str(v) for n, v in headers if n.lower() == "authorization"), "")
         headers = [(n, v) for n, v in headers if n.lower() != "authorization"]
-        headers.append(("Authorization", draw(_auth_variants(auth))))
+        headers.append(("Authorization", draw(_auth_variants(auth, lenient=False))))
     return Request(request.method, request.path, tuple(headers), request.body, framed)
 
 
@@ -594,6 +592,17 @@ def _signed_headers(headers: list[tuple[str, str | bytes]]) -> frozenset[str]:
     if "SignedHeaders=" not in auth:
         return frozenset()
     return frozenset(auth.split("SignedHeaders=", 1)[1].split(",", 1)[0].split(";"))
+
+
+def _signature_view(headers: list[tuple[str, str | bytes]], signed: frozenset[str]) -> dict[str, bytes]:
+    """What a SigV4 check sees of the headers: each signed header and Authorization, repeats joined."""
+    view: dict[str, bytes] = {}
+    for name, value in headers:
+        key = name.lower()
+        if key in signed or key == "authorization":
+            raw = value if isinstance(value, bytes) else value.encode("utf-8", "surrogatepass")
+            view[key] = view[key] + b", " + raw if key in view else raw
+    return {k: _canonical(v) if k != "authorization" else v for k, v in view.items()}
 
 
 def _canonical(value: str | bytes) -> bytes:
@@ -706,7 +715,9 @@ def test_mutated_signed_requests_are_refused(secured: Target, data: st.DataObjec
         body = data.draw(st.binary(max_size=len(request.body) + 20).filter(lambda b: b != request.body))
         request = replace(request, body=body)
         if data.draw(st.booleans()):
-            request = data.draw(mutated(request, must_break=False))
+            # No framing mutations here: a Content-Length that cuts the new body back to the signed one would
+            # rebuild the valid request.
+            request = data.draw(mutated(request, must_break=True))
     else:
         request = data.draw(mutated(request, must_break=True))
     send(secured, request)
@@ -806,5 +817,4 @@ def test_fuzzed_subscribe_to_shard_is_refused_in_its_protocol(target: Target, da
     for reply in result.replies:
         assert_client_error(reply)
         if reply.status < 413 and "x-amz-target" in {n.lower() for n, _ in request.headers}:
-            assert reply.content_type in ("application/x-amz-json-1.1", "application/x-amz-cbor-1.1",
-                                          "application/x-amz-json-1.0", "text/xml"), reply
+            assert reply.content_type != "text/xml", reply  # a target request is answered in JSON or CBOR

@@ -187,7 +187,7 @@ def cbor_loads(data: bytes) -> Any:
 def error_code(reply: Reply) -> str:
     """The AWS error code of an error reply in whatever protocol it is worded; fails if it is none of them."""
     kind = reply.content_type
-    if kind.startswith("application/x-amz-json") or kind == "application/json":
+    if kind in ("application/x-amz-json-1.0", "application/x-amz-json-1.1"):
         doc = orjson.loads(reply.body)
         assert isinstance(doc, dict) and isinstance(doc.get("__type"), str), reply
         assert isinstance(doc.get("message", doc.get("Message")), str), reply
@@ -196,7 +196,7 @@ def error_code(reply: Reply) -> str:
         doc = cbor_loads(reply.body)
         assert isinstance(doc, dict) and isinstance(doc.get("__type"), str), reply
         assert isinstance(doc.get("message"), str), reply
-        assert reply.headers.get("x-amzn-errortype", doc["__type"]).split(":")[0] == doc["__type"], reply
+        assert str(reply.headers.get("x-amzn-errortype", doc["__type"])).split(":")[0] == doc["__type"], reply
         return _strip(doc["__type"])
     if kind in ("text/xml", "application/xml"):
         root = ET.fromstring(reply.body)
@@ -226,7 +226,7 @@ def assert_well_formed(reply: Reply) -> None:
         assert_client_error(reply)
         return
     kind = reply.content_type
-    if kind.startswith("application/x-amz-json"):
+    if kind in ("application/x-amz-json-1.0", "application/x-amz-json-1.1"):
         assert isinstance(orjson.loads(reply.body), dict), reply
     elif kind == "application/x-amz-cbor-1.1":
         assert isinstance(cbor_loads(reply.body), dict), reply
