@@ -9,7 +9,8 @@ Every response must be a 4xx in the error format of the protocol spoken (JSON ``
 XML ``ErrorResponse``) with a code AWS uses, or (dev mode) a success in that protocol's format; a request whose
 HTTP framing was broken may instead get a clean close. A 5xx, a hang or bytes that are no HTTP response fail.
 
-Bounded for CI (the whole file well under a minute); ``RAFTMQ_SLOW=1`` multiplies the examples by 20.
+Bounded for CI (the whole file well under a minute); ``RAFTMQ_SLOW=1`` multiplies the examples by 20 and
+``RAFTMQ_FUZZ_SCALE=N`` by N, drawing new random examples on each run (the CI run is derandomized).
 """
 
 from __future__ import annotations
@@ -324,8 +325,11 @@ def model_params(target: Target, protocol: Protocol, operation: str, *, cbor: bo
 
 def json_values(target: Target, names: list[str]) -> st.SearchStrategy[Any]:
     keys = st.one_of(st.sampled_from(names), st.text(max_size=12))
-    return st.recursive(scalars(target), lambda inner: st.one_of(
-        st.lists(inner, max_size=4), st.dictionaries(keys, inner, max_size=5)), max_leaves=24)
+
+    def containers(inner: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+        return st.one_of(st.lists(inner, max_size=4), st.dictionaries(keys, inner, max_size=5))
+
+    return st.recursive(scalars(target), containers, max_leaves=24)
 
 
 def _dumps(value: Any, ascii_only: bool) -> bytes:
@@ -365,9 +369,12 @@ def cbor_values(target: Target, names: list[str]) -> st.SearchStrategy[Any]:
     keys = st.one_of(st.sampled_from(names), st.text(max_size=12), st.integers(), st.binary(max_size=4))
     tags = st.one_of(st.sampled_from([0, 1, 2, 3, 4, 5, 24, 25, 28, 29, 30, 35, 36, 37, 100, 256, 258, 260, 261,
                                       262, 1004, 55799]), st.integers(0, 2**64 - 1))
-    return st.recursive(leaves, lambda inner: st.one_of(
-        st.lists(inner, max_size=4), st.dictionaries(keys, inner, max_size=5),
-        st.builds(cbor2.CBORTag, tags, inner)), max_leaves=24)
+
+    def containers(inner: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+        return st.one_of(st.lists(inner, max_size=4), st.dictionaries(keys, inner, max_size=5),
+                         st.builds(cbor2.CBORTag, tags, inner))
+
+    return st.recursive(leaves, containers, max_leaves=24)
 
 
 def _cbor(value: Any) -> bytes:
@@ -484,7 +491,6 @@ def bodies(target: Target, protocol: Protocol, operation: str) -> st.SearchStrat
 
 # -- strategies: header mutations --------------------------------------------------------------------------------
 
-FRAMING = frozenset({"content-length", "transfer-encoding"})
 CONTENT_TYPES = ("application/x-amz-json-1.0", "application/x-amz-json-1.1", "application/x-amz-cbor-1.1",
                  "application/x-www-form-urlencoded", "application/x-www-form-urlencoded; charset=latin-1",
                  "application/json", "text/plain", "multipart/form-data; boundary=x", "", "application/x-amz-json",
@@ -628,29 +634,25 @@ def send(target: Target, request: Request) -> None:
         event("closed")
 
 
-def protocol_request(target: Target, protocol: Protocol) -> st.SearchStrategy[Request]:
+@st.composite
+def protocol_request(draw: st.DrawFn, target: Target, protocol: Protocol) -> Request:
     """A fuzzed request of ``protocol``: a model operation (or junk), a fuzzed body, then header mutations."""
     operations = MODEL_NAMES[protocol.name][0]
-
-    @st.composite
-    def build(draw: st.DrawFn) -> Request:
-        operation = draw(st.sampled_from(operations)) if draw(st.integers(0, 9)) < 9 else draw(st.text(max_size=20))
-        body = draw(bodies(target, protocol, operation))
-        request = base_request(protocol, operation, body, draw(st.sampled_from(["/", "/", "/queue", "/?", "//"])))
-        how = draw(st.sampled_from(["signed", "signed", "wrong-secret", "unknown-key", "unsigned"]))
-        if how == "signed" and not target.secured:
-            request = sign(target, request, protocol.service)
-        elif how in ("wrong-secret", "signed"):
-            request = sign(target, request, protocol.service, (target.key[0], "not-the-secret"))
-        elif how == "unknown-key":
-            request = sign(target, request, protocol.service, ("AKIAUNKNOWNFUZZ00001", "x"))
-        else:
-            request = replace(request, headers=(("Host", "localhost"), *request.headers))
-        if draw(st.integers(0, 3)) == 3:  # a quarter: most requests should get past the headers to the services
-            request = draw(mutated(request))
-        return request
-
-    return build()
+    operation = draw(st.sampled_from(operations)) if draw(st.integers(0, 9)) < 9 else draw(st.text(max_size=20))
+    body = draw(bodies(target, protocol, operation))
+    request = base_request(protocol, operation, body, draw(st.sampled_from(["/", "/", "/queue", "/?", "//"])))
+    how = draw(st.sampled_from(["signed", "signed", "wrong-secret", "unknown-key", "unsigned"]))
+    if how == "signed" and not target.secured:
+        request = sign(target, request, protocol.service)
+    elif how in ("wrong-secret", "signed"):
+        request = sign(target, request, protocol.service, (target.key[0], "not-the-secret"))
+    elif how == "unknown-key":
+        request = sign(target, request, protocol.service, ("AKIAUNKNOWNFUZZ00001", "x"))
+    else:
+        request = replace(request, headers=(("Host", "localhost"), *request.headers))
+    if draw(st.integers(0, 3)) == 3:  # a quarter: most requests should get past the headers to the services
+        request = draw(mutated(request))
+    return request
 
 
 # -- the fuzz tests ----------------------------------------------------------------------------------------------
