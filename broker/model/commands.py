@@ -20,10 +20,26 @@ Fields added to an existing command go at the end with a default, so entries wri
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar, NamedTuple, Protocol
+from typing import Any, ClassVar, NamedTuple, Protocol, Self
 
 from broker.model.sqs_types import MessageAttribute
 from storage import codec
+
+
+class PlainFields:
+    """``wire``/``from_wire`` of a command whose fields are all plain values (str, int, bool, bytes, None), in
+    declaration order. Written once here; commands with nested values (batches, pairs) keep their own, which
+    rebuild the exact tuple types."""
+
+    __slots__ = ()
+
+    def wire(self) -> list[Any]:
+        names: tuple[str, ...] = type(self).__slots__  # a slots dataclass: its fields, in declaration order
+        return [getattr(self, name) for name in names]
+
+    @classmethod
+    def from_wire(cls, f: list[Any]) -> Self:
+        return cls(*f)
 
 
 class Command(Protocol):
@@ -62,31 +78,17 @@ class CreateQueue:
 
 
 @dataclass(frozen=True, slots=True)
-class DeleteQueue:
+class DeleteQueue(PlainFields):
     TYPE_ID: ClassVar[int] = 2
     account: str
     name: str
 
-    def wire(self) -> list[Any]:
-        return [self.account, self.name]
-
-    @classmethod
-    def from_wire(cls, f: list[Any]) -> DeleteQueue:
-        return cls(f[0], f[1])
-
 
 @dataclass(frozen=True, slots=True)
-class PurgeQueue:
+class PurgeQueue(PlainFields):
     TYPE_ID: ClassVar[int] = 3
     account: str
     name: str
-
-    def wire(self) -> list[Any]:
-        return [self.account, self.name]
-
-    @classmethod
-    def from_wire(cls, f: list[Any]) -> PurgeQueue:
-        return cls(f[0], f[1])
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,18 +236,11 @@ class ChangeVisibility:
 
 
 @dataclass(frozen=True, slots=True)
-class ExpireMessages:
+class ExpireMessages(PlainFields):
     """Remove messages older than their queue's MessageRetentionPeriod at the entry's time (at most ``limit``)."""
 
     TYPE_ID: ClassVar[int] = 11
     limit: int = 10_000
-
-    def wire(self) -> list[Any]:
-        return [self.limit]
-
-    @classmethod
-    def from_wire(cls, f: list[Any]) -> ExpireMessages:
-        return cls(f[0])
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,22 +264,15 @@ class AddPermission:
 
 
 @dataclass(frozen=True, slots=True)
-class RemovePermission:
+class RemovePermission(PlainFields):
     TYPE_ID: ClassVar[int] = 13
     account: str
     name: str
     label: str
 
-    def wire(self) -> list[Any]:
-        return [self.account, self.name, self.label]
-
-    @classmethod
-    def from_wire(cls, f: list[Any]) -> RemovePermission:
-        return cls(f[0], f[1], f[2])
-
 
 @dataclass(frozen=True, slots=True)
-class StartMoveTask:
+class StartMoveTask(PlainFields):
     """Start moving the messages of a dead-letter queue back to their sources (``dest_name`` None) or elsewhere.
 
     The ARNs are kept only to report them (ListMessageMoveTasks); the model works on (account, name).
@@ -299,44 +287,22 @@ class StartMoveTask:
     dest_arn: str | None = None
     rate: int | None = None  # MaxNumberOfMessagesPerSecond; None: as fast as the system moves them
 
-    def wire(self) -> list[Any]:
-        return [self.account, self.name, self.source_arn, self.dest_account, self.dest_name, self.dest_arn,
-                self.rate]
-
-    @classmethod
-    def from_wire(cls, f: list[Any]) -> StartMoveTask:
-        return cls(f[0], f[1], f[2], f[3], f[4], f[5], f[6])
-
 
 @dataclass(frozen=True, slots=True)
-class MoveMessages:
+class MoveMessages(PlainFields):
     """One step of a running move task: move what its rate allows since the last step (at most ``limit``)."""
 
     TYPE_ID: ClassVar[int] = 15
     task_id: int
     limit: int = 16
 
-    def wire(self) -> list[Any]:
-        return [self.task_id, self.limit]
-
-    @classmethod
-    def from_wire(cls, f: list[Any]) -> MoveMessages:
-        return cls(f[0], f[1])
-
 
 @dataclass(frozen=True, slots=True)
-class CancelMoveTask:
+class CancelMoveTask(PlainFields):
     TYPE_ID: ClassVar[int] = 16
     account: str
     name: str
     task_id: int
-
-    def wire(self) -> list[Any]:
-        return [self.account, self.name, self.task_id]
-
-    @classmethod
-    def from_wire(cls, f: list[Any]) -> CancelMoveTask:
-        return cls(f[0], f[1], f[2])
 
 
 REGISTRY: dict[int, type[Command]] = {}

@@ -9,9 +9,10 @@ computed from the entry's timestamp (``meta.ts``), so every node expires the sam
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from broker.model import commands
+from broker.model.commands import PlainFields
 
 SHARD_END = "SHARD_END"  # the checkpoint of a closed shard read to its end: its children may be assigned
 TRIM_HORIZON = "TRIM_HORIZON"
@@ -19,7 +20,7 @@ LATEST = "LATEST"
 
 
 @dataclass(frozen=True, slots=True)
-class JoinGroup:
+class JoinGroup(PlainFields):
     """Add (or refresh) ``member``; creates the group with this configuration when it does not exist yet (an
     existing group keeps its own: the first join decides)."""
 
@@ -31,16 +32,9 @@ class JoinGroup:
     session_timeout_ms: int = 10_000
     start: str = TRIM_HORIZON  # where a shard without a checkpoint is read from: TRIM_HORIZON | LATEST
 
-    def wire(self) -> list[Any]:
-        return [self.account, self.stream, self.group, self.member, self.session_timeout_ms, self.start]
-
-    @classmethod
-    def from_wire(cls, f: list[Any]) -> JoinGroup:
-        return cls(f[0], f[1], f[2], f[3], f[4], f[5])
-
 
 @dataclass(frozen=True, slots=True)
-class GroupHeartbeat:
+class GroupHeartbeat(PlainFields):
     """Extend ``member``'s session; a member that had expired is added back (it then gets a fresh assignment)."""
 
     TYPE_ID: ClassVar[int] = 301
@@ -49,16 +43,9 @@ class GroupHeartbeat:
     group: str
     member: str
 
-    def wire(self) -> list[Any]:
-        return [self.account, self.stream, self.group, self.member]
-
-    @classmethod
-    def from_wire(cls, f: list[Any]) -> GroupHeartbeat:
-        return cls(f[0], f[1], f[2], f[3])
-
 
 @dataclass(frozen=True, slots=True)
-class Checkpoint:
+class Checkpoint(PlainFields):
     """Record that ``shard`` was processed up to and including ``sequence_number`` (or ``SHARD_END``).
 
     ``member`` non-empty: refused unless that member owns the shard now (a member that lost the shard cannot
@@ -74,16 +61,9 @@ class Checkpoint:
     shard: str
     sequence_number: str
 
-    def wire(self) -> list[Any]:
-        return [self.account, self.stream, self.group, self.member, self.shard, self.sequence_number]
-
-    @classmethod
-    def from_wire(cls, f: list[Any]) -> Checkpoint:
-        return cls(f[0], f[1], f[2], f[3], f[4], f[5])
-
 
 @dataclass(frozen=True, slots=True)
-class LeaveGroup:
+class LeaveGroup(PlainFields):
     """Remove ``member`` at once (its shards are reassigned without waiting for its session to expire)."""
 
     TYPE_ID: ClassVar[int] = 303
@@ -92,41 +72,20 @@ class LeaveGroup:
     group: str
     member: str
 
-    def wire(self) -> list[Any]:
-        return [self.account, self.stream, self.group, self.member]
-
-    @classmethod
-    def from_wire(cls, f: list[Any]) -> LeaveGroup:
-        return cls(f[0], f[1], f[2], f[3])
-
 
 @dataclass(frozen=True, slots=True)
-class DeleteGroup:
+class DeleteGroup(PlainFields):
     TYPE_ID: ClassVar[int] = 304
     account: str
     stream: str
     group: str
 
-    def wire(self) -> list[Any]:
-        return [self.account, self.stream, self.group]
-
-    @classmethod
-    def from_wire(cls, f: list[Any]) -> DeleteGroup:
-        return cls(f[0], f[1], f[2])
-
 
 @dataclass(frozen=True, slots=True)
-class ExpireMembers:
+class ExpireMembers(PlainFields):
     """Sweep every group at the entry's time: drop expired members and groups of deleted streams, rebalance."""
 
     TYPE_ID: ClassVar[int] = 305
-
-    def wire(self) -> list[Any]:
-        return []
-
-    @classmethod
-    def from_wire(cls, f: list[Any]) -> ExpireMembers:
-        return cls()
 
 
 GROUP_COMMANDS = (JoinGroup, GroupHeartbeat, Checkpoint, LeaveGroup, DeleteGroup, ExpireMembers)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, NamedTuple
 
 from broker.model import commands
+from broker.model.commands import PlainFields
 
 
 def _pairs(items: list[Any]) -> tuple[tuple[str, str], ...]:
@@ -46,23 +47,16 @@ class CreateStream:
 
 
 @dataclass(frozen=True, slots=True)
-class DeleteStream:
+class DeleteStream(PlainFields):
     TYPE_ID: ClassVar[int] = 201
     account: str
     name: str
     enforce_consumer_deletion: bool = False
     delay_ms: int = 0
 
-    def wire(self) -> list[Any]:
-        return [self.account, self.name, self.enforce_consumer_deletion, self.delay_ms]
-
-    @classmethod
-    def from_wire(cls, f: list[Any]) -> DeleteStream:
-        return cls(f[0], f[1], f[2], f[3])
-
 
 @dataclass(frozen=True, slots=True)
-class SetRetention:
+class SetRetention(PlainFields):
     """Increase (``increase`` True) or decrease the retention period; the direction is checked as AWS does."""
 
     TYPE_ID: ClassVar[int] = 202
@@ -70,13 +64,6 @@ class SetRetention:
     name: str
     hours: int
     increase: bool
-
-    def wire(self) -> list[Any]:
-        return [self.account, self.name, self.hours, self.increase]
-
-    @classmethod
-    def from_wire(cls, f: list[Any]) -> SetRetention:
-        return cls(f[0], f[1], f[2], f[3])
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,19 +97,12 @@ class UntagStream:
 
 
 @dataclass(frozen=True, slots=True)
-class UpdateStreamMode:
+class UpdateStreamMode(PlainFields):
     TYPE_ID: ClassVar[int] = 205
     account: str
     name: str
     mode: str
     delay_ms: int = 0
-
-    def wire(self) -> list[Any]:
-        return [self.account, self.name, self.mode, self.delay_ms]
-
-    @classmethod
-    def from_wire(cls, f: list[Any]) -> UpdateStreamMode:
-        return cls(f[0], f[1], f[2], f[3])
 
 
 class PutEntry(NamedTuple):
@@ -157,7 +137,7 @@ class PutRecords:
 
 
 @dataclass(frozen=True, slots=True)
-class SplitShard:
+class SplitShard(PlainFields):
     TYPE_ID: ClassVar[int] = 207
     account: str
     name: str
@@ -166,16 +146,9 @@ class SplitShard:
     delay_ms: int = 0
     shard_limit: int = 500
 
-    def wire(self) -> list[Any]:
-        return [self.account, self.name, self.shard, self.new_starting_hash_key, self.delay_ms, self.shard_limit]
-
-    @classmethod
-    def from_wire(cls, f: list[Any]) -> SplitShard:
-        return cls(f[0], f[1], f[2], f[3], f[4], f[5])
-
 
 @dataclass(frozen=True, slots=True)
-class MergeShards:
+class MergeShards(PlainFields):
     TYPE_ID: ClassVar[int] = 208
     account: str
     name: str
@@ -183,16 +156,9 @@ class MergeShards:
     adjacent: str
     delay_ms: int = 0
 
-    def wire(self) -> list[Any]:
-        return [self.account, self.name, self.shard, self.adjacent, self.delay_ms]
-
-    @classmethod
-    def from_wire(cls, f: list[Any]) -> MergeShards:
-        return cls(f[0], f[1], f[2], f[3], f[4])
-
 
 @dataclass(frozen=True, slots=True)
-class UpdateShardCount:
+class UpdateShardCount(PlainFields):
     TYPE_ID: ClassVar[int] = 209
     account: str
     name: str
@@ -200,62 +166,34 @@ class UpdateShardCount:
     delay_ms: int = 0
     shard_limit: int = 500
 
-    def wire(self) -> list[Any]:
-        return [self.account, self.name, self.target, self.delay_ms, self.shard_limit]
-
-    @classmethod
-    def from_wire(cls, f: list[Any]) -> UpdateShardCount:
-        return cls(f[0], f[1], f[2], f[3], f[4])
-
 
 @dataclass(frozen=True, slots=True)
-class Maintain:
+class Maintain(PlainFields):
     """Finish due status transitions and drop records past retention (at most ``limit``), at the entry's time."""
 
     TYPE_ID: ClassVar[int] = 210
     limit: int = 10_000
 
-    def wire(self) -> list[Any]:
-        return [self.limit]
-
-    @classmethod
-    def from_wire(cls, f: list[Any]) -> Maintain:
-        return cls(f[0])
-
 
 @dataclass(frozen=True, slots=True)
-class RegisterConsumer:
+class RegisterConsumer(PlainFields):
     TYPE_ID: ClassVar[int] = 211
     account: str
     name: str
     consumer: str
     delay_ms: int = 0
 
-    def wire(self) -> list[Any]:
-        return [self.account, self.name, self.consumer, self.delay_ms]
-
-    @classmethod
-    def from_wire(cls, f: list[Any]) -> RegisterConsumer:
-        return cls(f[0], f[1], f[2], f[3])
-
 
 @dataclass(frozen=True, slots=True)
-class DeregisterConsumer:
+class DeregisterConsumer(PlainFields):
     TYPE_ID: ClassVar[int] = 212
     account: str
     name: str
     consumer: str
 
-    def wire(self) -> list[Any]:
-        return [self.account, self.name, self.consumer]
-
-    @classmethod
-    def from_wire(cls, f: list[Any]) -> DeregisterConsumer:
-        return cls(f[0], f[1], f[2])
-
 
 @dataclass(frozen=True, slots=True)
-class SetEncryption:
+class SetEncryption(PlainFields):
     """Start (``encryption`` KMS) or stop (NONE) server-side encryption; recorded, the stream goes UPDATING."""
 
     TYPE_ID: ClassVar[int] = 213
@@ -264,13 +202,6 @@ class SetEncryption:
     encryption: str
     key_id: str | None
     delay_ms: int = 0
-
-    def wire(self) -> list[Any]:
-        return [self.account, self.name, self.encryption, self.key_id, self.delay_ms]
-
-    @classmethod
-    def from_wire(cls, f: list[Any]) -> SetEncryption:
-        return cls(f[0], f[1], f[2], f[3], f[4])
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,7 +223,7 @@ class SetMonitoring:
 
 
 @dataclass(frozen=True, slots=True)
-class SetPolicy:
+class SetPolicy(PlainFields):
     """Store (``policy`` text) or delete (None) the resource policy of a stream or one of its consumers."""
 
     TYPE_ID: ClassVar[int] = 215
@@ -301,27 +232,13 @@ class SetPolicy:
     consumer: str | None
     policy: str | None
 
-    def wire(self) -> list[Any]:
-        return [self.account, self.name, self.consumer, self.policy]
-
-    @classmethod
-    def from_wire(cls, f: list[Any]) -> SetPolicy:
-        return cls(f[0], f[1], f[2], f[3])
-
 
 @dataclass(frozen=True, slots=True)
-class UpdateMaxRecordSize:
+class UpdateMaxRecordSize(PlainFields):
     TYPE_ID: ClassVar[int] = 216
     account: str
     name: str
     kib: int
-
-    def wire(self) -> list[Any]:
-        return [self.account, self.name, self.kib]
-
-    @classmethod
-    def from_wire(cls, f: list[Any]) -> UpdateMaxRecordSize:
-        return cls(f[0], f[1], f[2])
 
 
 ALL: tuple[type[commands.Command], ...] = (

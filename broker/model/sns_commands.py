@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar, NamedTuple
 
-from broker.model.commands import register
+from broker.model.commands import PlainFields, register
 from broker.model.sqs_types import MessageAttribute
 
 Pairs = tuple[tuple[str, str], ...]
@@ -45,31 +45,17 @@ class CreateTopic:
 
 
 @dataclass(frozen=True, slots=True)
-class DeleteTopic:
+class DeleteTopic(PlainFields):
     TYPE_ID: ClassVar[int] = 101
     arn: str
 
-    def wire(self) -> list[Any]:
-        return [self.arn]
-
-    @classmethod
-    def from_wire(cls, f: list[Any]) -> DeleteTopic:
-        return cls(f[0])
-
 
 @dataclass(frozen=True, slots=True)
-class SetTopicAttribute:
+class SetTopicAttribute(PlainFields):
     TYPE_ID: ClassVar[int] = 102
     arn: str
     name: str
     value: str
-
-    def wire(self) -> list[Any]:
-        return [self.arn, self.name, self.value]
-
-    @classmethod
-    def from_wire(cls, f: list[Any]) -> SetTopicAttribute:
-        return cls(f[0], f[1], f[2])
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,45 +85,24 @@ class Subscribe:
 
 
 @dataclass(frozen=True, slots=True)
-class ConfirmSubscription:
+class ConfirmSubscription(PlainFields):
     TYPE_ID: ClassVar[int] = 104
     topic_arn: str
     token: str
 
-    def wire(self) -> list[Any]:
-        return [self.topic_arn, self.token]
-
-    @classmethod
-    def from_wire(cls, f: list[Any]) -> ConfirmSubscription:
-        return cls(f[0], f[1])
-
 
 @dataclass(frozen=True, slots=True)
-class Unsubscribe:
+class Unsubscribe(PlainFields):
     TYPE_ID: ClassVar[int] = 105
     sub_arn: str
 
-    def wire(self) -> list[Any]:
-        return [self.sub_arn]
-
-    @classmethod
-    def from_wire(cls, f: list[Any]) -> Unsubscribe:
-        return cls(f[0])
-
 
 @dataclass(frozen=True, slots=True)
-class SetSubscriptionAttribute:
+class SetSubscriptionAttribute(PlainFields):
     TYPE_ID: ClassVar[int] = 106
     sub_arn: str
     name: str
     value: str
-
-    def wire(self) -> list[Any]:
-        return [self.sub_arn, self.name, self.value]
-
-    @classmethod
-    def from_wire(cls, f: list[Any]) -> SetSubscriptionAttribute:
-        return cls(f[0], f[1], f[2])
 
 
 class PublishEntry(NamedTuple):
@@ -230,37 +195,23 @@ class AddTopicPermission:
 
 
 @dataclass(frozen=True, slots=True)
-class RemoveTopicPermission:
+class RemoveTopicPermission(PlainFields):
     TYPE_ID: ClassVar[int] = 111
     arn: str
     label: str
 
-    def wire(self) -> list[Any]:
-        return [self.arn, self.label]
-
-    @classmethod
-    def from_wire(cls, f: list[Any]) -> RemoveTopicPermission:
-        return cls(f[0], f[1])
-
 
 @dataclass(frozen=True, slots=True)
-class SetSigningKey:
+class SetSigningKey(PlainFields):
     """The cluster's message-signing key and certificate (PEM); the first one proposed wins."""
 
     TYPE_ID: ClassVar[int] = 112
     key_pem: str
     cert_pem: str
 
-    def wire(self) -> list[Any]:
-        return [self.key_pem, self.cert_pem]
-
-    @classmethod
-    def from_wire(cls, f: list[Any]) -> SetSigningKey:
-        return cls(f[0], f[1])
-
 
 @dataclass(frozen=True, slots=True)
-class DeliveryOutcome:
+class DeliveryOutcome(PlainFields):
     """The leader's delivery worker reports one HTTP(S) attempt (``attempt`` numbers it, so a report that a new
     leader repeats is ignored). A failure schedules the next retry by the subscription's delivery policy, or after
     the last one moves the message to the subscription's dead-letter queue (dropped without one)."""
@@ -269,13 +220,6 @@ class DeliveryOutcome:
     delivery_id: int
     attempt: int
     delivered: bool
-
-    def wire(self) -> list[Any]:
-        return [self.delivery_id, self.attempt, self.delivered]
-
-    @classmethod
-    def from_wire(cls, f: list[Any]) -> DeliveryOutcome:
-        return cls(f[0], f[1], f[2])
 
 
 register(CreateTopic, DeleteTopic, SetTopicAttribute, Subscribe, ConfirmSubscription, Unsubscribe,
