@@ -98,15 +98,7 @@ def parse_token(metadata: Iterable[tuple[str, str | bytes]]) -> Token:
         raise errors.incomplete_signature(" ".join(f"Authorization requires '{name}' parameter." for name in missing))
     if not amz_date:
         raise errors.incomplete_signature(f"Authorization requires the '{DATE_KEY}' metadata entry.")
-    parts = fields["Credential"].split("/")
-    if len(parts) != 5 or not all(parts):
-        raise errors.incomplete_signature(
-            "Credential must have exactly 5 slash-delimited elements, e.g. keyid/date/region/service/term, "
-            f"got '{fields['Credential'][:200]}'")
-    key_id, date, region, service, terminator = parts
-    if terminator != "aws4_request":
-        raise errors.signature_does_not_match(
-            f"Credential should be scoped with a valid terminator: 'aws4_request', not '{terminator[:40]}'.")
+    key_id, date, region, service = sigv4.credential_scope(fields["Credential"])
     return Token(key_id, date, region, service, fields["Signature"].strip().lower(), amz_date)
 
 

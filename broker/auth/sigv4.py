@@ -106,8 +106,9 @@ def _parse_presigned(params: Mapping[str, str]) -> SignedRequest:
                   presigned=True, expires=expires)
 
 
-def _claim(credential: str, signed_headers: str, signature: str, *, presigned: bool,
-           expires: int | None) -> SignedRequest:
+def credential_scope(credential: str) -> tuple[str, str, str, str]:
+    """(key id, date, region, service) of a ``keyid/date/region/service/aws4_request`` credential, or the error
+    AWS answers for a malformed one (SigV4 headers, presigned URLs and gRPC tokens alike)."""
     parts = credential.split("/")
     if len(parts) != 5 or not all(parts):
         raise errors.incomplete_signature(
@@ -117,6 +118,12 @@ def _claim(credential: str, signed_headers: str, signature: str, *, presigned: b
     if terminator != "aws4_request":
         raise errors.signature_does_not_match(
             f"Credential should be scoped with a valid terminator: 'aws4_request', not '{terminator[:40]}'.")
+    return key_id, date, region, service
+
+
+def _claim(credential: str, signed_headers: str, signature: str, *, presigned: bool,
+           expires: int | None) -> SignedRequest:
+    key_id, date, region, service = credential_scope(credential)
     if not _REGION.match(region):
         raise errors.signature_does_not_match("Credential should be scoped to a valid region. ")
     headers = tuple(signed_headers.split(";"))
