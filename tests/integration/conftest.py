@@ -19,7 +19,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from tests.integration.server import RaftMQServer
+from tests.integration.server import RaftMQServer, serving
 from tests.integration.sqs_clients import PROTOCOLS, check_protocol, sqs_session
 
 REGION = "us-east-1"
@@ -65,14 +65,8 @@ def _no_orphan_servers() -> Iterator[None]:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RaftMQServer]:
     """One real server for the whole module, stopped gracefully (and checked to exit 0) at the end."""
-    srv = RaftMQServer(tmp_path_factory.mktemp("raftmq") / "data")
-    srv.start()
-    try:
+    with serving(RaftMQServer(tmp_path_factory.mktemp("raftmq") / "data")) as srv:
         yield srv
-        if srv.running:
-            srv.stop()
-    finally:
-        srv.close()
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ it forces a fork that can stall while the test process runs gRPC threads (in-pro
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import re
 import signal
@@ -17,7 +18,7 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -223,3 +224,16 @@ class RaftMQServer:
 
 
 atexit.register(RaftMQServer.kill_all)
+
+
+@contextlib.contextmanager
+def serving(server: RaftMQServer) -> Iterator[RaftMQServer]:
+    """Start ``server`` for the block; then stop it gracefully (checked to exit 0) if it still runs, and always
+    release its process."""
+    server.start()
+    try:
+        yield server
+        if server.running:
+            server.stop()
+    finally:
+        server.close()

@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError
 
 from tests.integration.conftest import make_client, make_sqs_client
 from tests.integration.helpers import error_code, http_request, http_status, sqs_json_headers
-from tests.integration.server import RaftMQServer
+from tests.integration.server import RaftMQServer, serving
 from tests.integration.sqs_clients import PROTOCOLS
 
 A, B = "111111111111", "222222222222"
@@ -58,13 +58,8 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecuredServer]
     base = tmp_path_factory.mktemp("raftmq-auth")
     credentials = base / "credentials.json"
     credentials.write_text(json.dumps(CREDENTIALS))
-    srv = SecuredServer(base / "data", credentials)
-    srv.start()
-    try:
+    with serving(SecuredServer(base / "data", credentials)) as srv:
         yield srv
-        srv.stop()
-    finally:
-        srv.close()
 
 
 def sqs(server: RaftMQServer, key: tuple[str, str], protocol: str = "json") -> Any:

@@ -22,7 +22,7 @@ from broker.auth.grpc_auth import sign
 from broker.client import AsyncClient, Client, RaftMQError
 from broker.client.groups import AsyncGroups
 from proto.broker.v1 import queues_pb2
-from tests.integration.server import RaftMQServer
+from tests.integration.server import RaftMQServer, serving
 
 queues_grpc: Any = importlib.import_module("proto.broker.v1.queues_pb2_grpc")
 
@@ -57,13 +57,8 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecuredServer]
     base = tmp_path_factory.mktemp("raftmq-grpc-auth")
     credentials = base / "credentials.json"
     credentials.write_text(json.dumps(CREDENTIALS))
-    srv = SecuredServer(base / "data", credentials)
-    srv.start()
-    try:
+    with serving(SecuredServer(base / "data", credentials)) as srv:
         yield srv
-        srv.stop()
-    finally:
-        srv.close()
 
 
 def address(server: RaftMQServer) -> str:

@@ -19,7 +19,7 @@ from botocore.exceptions import ClientError
 
 from tests.integration.conftest import make_client
 from tests.integration.helpers import error_code, http_status
-from tests.integration.server import RaftMQServer
+from tests.integration.server import RaftMQServer, serving
 
 ACCOUNT = "111111111111"
 FAST = ("AKIAFAST0000000001", "fast-secret")
@@ -52,13 +52,8 @@ class LimitedServer(RaftMQServer):
 
 
 def started(base: Path, extra: list[str]) -> Iterator[LimitedServer]:
-    srv = LimitedServer(base / "data", extra)
-    srv.start()
-    try:
+    with serving(LimitedServer(base / "data", extra)) as srv:
         yield srv
-        srv.stop()
-    finally:
-        srv.close()
 
 
 @pytest.fixture(scope="module")

@@ -23,21 +23,15 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.integration.conftest import DUMMY_KEY, DUMMY_SECRET, REGION, make_client
 from tests.integration.helpers import http_request
-from tests.integration.server import RaftMQServer, ServerError
+from tests.integration.server import RaftMQServer, ServerError, serving
 
 ACCOUNT = "123456789012"
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RaftMQServer]:
-    srv = RaftMQServer(tmp_path_factory.mktemp("raftmq-ops") / "data", account_id=ACCOUNT)
-    srv.start()
-    try:
+    with serving(RaftMQServer(tmp_path_factory.mktemp("raftmq-ops") / "data", account_id=ACCOUNT)) as srv:
         yield srv
-        if srv.running:
-            srv.stop()
-    finally:
-        srv.close()
 
 
 # -- Startup line ----------------------------------------------------------------------------------------------------
