@@ -10,7 +10,6 @@ and parses every response, so its parsers judge our bytes.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 from urllib.parse import urlsplit
@@ -30,38 +29,10 @@ from broker.model.kinesis_model import KinesisModel
 from broker.model.sqs_model import SqsModel
 from broker.notify import Notifier
 from broker.state_machine import BrokerStateMachine
-from cluster.api import EntryMeta
-from storage.changes import ChangeSet, MemoryTables
+from tests.unit.fake_replicator import FakeReplicator
 
 ACCOUNT = "123456789012"
 ENDPOINT = "http://localhost:4566"
-
-
-class FakeReplicator:
-    """Applies each proposal at once; the leader clock moves only by ``offset_ms``."""
-
-    def __init__(self, state_machine: BrokerStateMachine) -> None:
-        self.sm = state_machine
-        self.tables = MemoryTables()
-        self.index = 0
-        self.offset_ms = 0
-        self.start_ms = int(time.time() * 1000)
-        self.proposals = 0
-
-    def now_ms(self) -> int:
-        return self.start_ms + self.offset_ms
-
-    async def propose_and_wait(self, data: bytes) -> object:
-        self.index += 1
-        self.proposals += 1
-        changes = ChangeSet()
-        reply = self.sm.apply(EntryMeta(self.index, 1, self.now_ms()), data, changes)
-        self.tables.apply(changes)
-        self.sm.after_durable()
-        return reply
-
-    async def read_barrier(self) -> None:
-        return None
 
 
 class _Raw:
@@ -83,7 +54,7 @@ class Env:
         self.model = KinesisModel()
         self.notifier = Notifier()
         self.sm = BrokerStateMachine(SqsModel(), self.notifier, self.model)
-        self.rep = FakeReplicator(self.sm)
+        self.rep = FakeReplicator(self.sm, frozen_clock=True)
         self.config = config or KinesisConfig(account_id=ACCOUNT)
         self.service = KinesisService(self.model, self.rep, self.rep.tables, self.notifier, self.config)
         self.gateway = SubscribeFront(AwsGateway({"kinesis": self.service}, ACCOUNT, "us-east-1"), self.service,

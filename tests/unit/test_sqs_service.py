@@ -3,56 +3,24 @@
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from broker.model import errors
-from broker.model.commands import ExpireMessages, decode
+from broker.model.commands import ExpireMessages
 from broker.model.sqs_model import SqsModel
 from broker.notify import Notifier
 from broker.service import RequestContext
 from broker.sqs.service import SqsConfig, SqsService
 from broker.sqs.urls import parse_queue_url
 from broker.state_machine import BrokerStateMachine
-from cluster.api import EntryMeta
-from storage.changes import ChangeSet, MemoryTables
+from tests.unit.fake_replicator import FakeReplicator
 
 ENDPOINT = "http://localhost:4566"
 URL = f"{ENDPOINT}/000000000000/q"
 CTX = RequestContext(request_id="r", account_id="000000000000", region="eu-west-1", endpoint_url=ENDPOINT,
                      protocol="json", access_key_id="AKIDEXAMPLE")
-
-
-class FakeReplicator:
-    """Applies each proposal at once against MemoryTables; the clock is real time plus a test-controlled offset."""
-
-    def __init__(self, state_machine: BrokerStateMachine) -> None:
-        self.sm = state_machine
-        self.tables = MemoryTables()
-        self.index = 0
-        self.offset_ms = 0
-        self.last_ts = 0
-        self.on_apply: Callable[[object], None] | None = None
-
-    def now_ms(self) -> int:
-        self.last_ts = max(self.last_ts, int(time.time() * 1000) + self.offset_ms)
-        return self.last_ts
-
-    async def propose_and_wait(self, data: bytes) -> object:
-        self.index += 1
-        changes = ChangeSet()
-        reply = self.sm.apply(EntryMeta(self.index, 1, self.now_ms()), data, changes)
-        self.tables.apply(changes)
-        self.sm.after_durable()
-        if self.on_apply is not None:
-            self.on_apply(decode(data))
-        return reply
-
-    async def read_barrier(self) -> None:
-        return None
 
 
 class Env:

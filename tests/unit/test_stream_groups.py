@@ -4,8 +4,6 @@ command encoding, LATEST groups, the leader's expiry sweep, deleted and re-creat
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -31,39 +29,9 @@ from broker.model.stream_groups import GROUPS, StreamGroupsModel, balance
 from broker.notify import Notifier
 from broker.replication import propose
 from broker.state_machine import BrokerStateMachine
-from cluster.api import EntryMeta
-from storage.changes import ChangeSet, MemoryTables
+from tests.unit.fake_replicator import FakeReplicator
 
 ACCOUNT = "000000000000"
-
-
-class FakeReplicator:
-    """Applies each proposal at once against MemoryTables; the clock is real time plus a test-controlled offset."""
-
-    def __init__(self, state_machine: BrokerStateMachine) -> None:
-        self.sm = state_machine
-        self.tables = MemoryTables()
-        self.index = 0
-        self.offset_ms = 0
-        self.last_ts = 0
-        self.on_apply: Callable[[object], None] | None = None
-
-    def now_ms(self) -> int:
-        self.last_ts = max(self.last_ts, int(time.time() * 1000) + self.offset_ms)
-        return self.last_ts
-
-    async def propose_and_wait(self, data: bytes) -> object:
-        self.index += 1
-        changes = ChangeSet()
-        reply = self.sm.apply(EntryMeta(self.index, 1, self.now_ms()), data, changes)
-        self.tables.apply(changes)
-        self.sm.after_durable()
-        if self.on_apply is not None:
-            self.on_apply(decode(data))
-        return reply
-
-    async def read_barrier(self) -> None:
-        return None
 
 
 class Env:
