@@ -17,10 +17,8 @@ Decisions where AWS is unclear or impractical locally:
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
-from broker.model import errors
-from broker.model.commands import Command
 from broker.model.kinesis_commands import (
     CreateStream,
     DeleteStream,
@@ -72,6 +70,7 @@ from broker.model.kinesis_stream import (
     Shard,
     Stream,
 )
+from broker.model.part import DispatchingPart, Meta
 from storage import codec, keys
 from storage.changes import ChangeSink, TableReader
 
@@ -80,13 +79,6 @@ MAX_CONSUMERS = 20
 ON_DEMAND_SHARDS = 4
 MAX_TAGS = 50
 
-
-class Meta(Protocol):
-    @property
-    def index(self) -> int: ...
-
-    @property
-    def ts(self) -> int: ...
 
 
 StreamKey = tuple[str, str]
@@ -100,7 +92,7 @@ def shard_limit_error(account: str, region: str, current: int, limit: int, extra
         "aws_service_limits.html) for current limits and how to request higher limits.")
 
 
-class KinesisModel:
+class KinesisModel(DispatchingPart[StreamKey]):
     """All Kinesis streams of this node."""
 
     wake_prefix = "kinesis"  # wake-ups are (account, name) pairs: a stream got new records
@@ -123,18 +115,7 @@ class KinesisModel:
 
     # -- apply ------------------------------------------------------------------------------------------------
 
-    def handles(self, command: Command) -> bool:
-        return type(command) in self._handlers
 
-    def apply(self, command: Command, meta: Meta, changes: ChangeSink) -> object:
-        try:
-            return self._handlers[type(command)](command, meta, changes)
-        except errors.BrokerError as exc:
-            return exc
-
-    def take_wakeups(self) -> set[StreamKey]:
-        woken, self.wakeups = self.wakeups, set()
-        return woken
 
     # -- reads (also used by the service) ---------------------------------------------------------------------
 

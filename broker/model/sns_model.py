@@ -26,7 +26,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from broker.model import errors
-from broker.model.commands import Command, SendEntry, SendMessages
+from broker.model.commands import SendEntry, SendMessages
+from broker.model.part import DispatchingPart
 from broker.model.sns_commands import (
     AddTopicPermission,
     ConfirmSubscription,
@@ -148,7 +149,7 @@ def fanout_message_id(sns_message_id: str, sub_arn: str) -> str:
     return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{variant}{h[17:20]}-{h[20:32]}"
 
 
-class SnsModel:
+class SnsModel(DispatchingPart[tuple[str, str]]):
     """All SNS topics and subscriptions of this node."""
 
     wake_prefix = "sns"
@@ -160,6 +161,7 @@ class SnsModel:
         self.deliveries: dict[int, Delivery] = {}
         self.signing: tuple[str, str] | None = None
         self.undeliverable = 0
+        self.wakeups: set[tuple[str, str]] = set()  # nothing waits on SNS itself; the SQS part wakes its queues
         self._handlers: dict[type[Any], Callable[[Any, Meta, ChangeSink], object]] = {
             CreateTopic: self._create_topic, DeleteTopic: self._delete_topic,
             SetTopicAttribute: self._set_topic_attribute, Subscribe: self._subscribe,
@@ -172,17 +174,6 @@ class SnsModel:
 
     # -- ModelPart ----------------------------------------------------------------------------------------------
 
-    def handles(self, command: Command) -> bool:
-        return type(command) in self._handlers
-
-    def apply(self, command: Command, meta: Meta, changes: ChangeSink) -> object:
-        try:
-            return self._handlers[type(command)](command, meta, changes)
-        except errors.BrokerError as exc:
-            return exc
-
-    def take_wakeups(self) -> set[tuple[str, str]]:
-        return set()  # nothing waits on SNS itself; the queues it fans out to are woken by the SQS part
 
     def restore(self, reader: TableReader) -> None:
         self.topics.clear()

@@ -33,14 +33,13 @@ import heapq
 import itertools
 import json
 from collections.abc import Callable, Generator, Iterator
-from typing import Any, Protocol
+from typing import Any
 
 from broker.model import errors
 from broker.model.commands import (
     AddPermission,
     CancelMoveTask,
     ChangeVisibility,
-    Command,
     CreateQueue,
     DeleteMessages,
     DeleteQueue,
@@ -55,6 +54,7 @@ from broker.model.commands import (
     TagQueue,
     UntagQueue,
 )
+from broker.model.part import DispatchingPart, Meta
 from broker.model.sqs_keys import (
     MESSAGES,
     MOVETASKS,
@@ -121,20 +121,11 @@ def unpack_message(value: bytes) -> tuple[StoredMessage, int]:
     return stored, f[9]
 
 
-class Meta(Protocol):
-    """What apply needs of a log entry (``cluster.api.EntryMeta`` fits)."""
-
-    @property
-    def index(self) -> int: ...
-
-    @property
-    def ts(self) -> int: ...
-
 
 QueueKey = tuple[str, str]
 
 
-class SqsModel:
+class SqsModel(DispatchingPart[QueueKey]):
     """All SQS queues of this node."""
 
     wake_prefix = "sqs"  # wake-ups are (account, name) pairs, delivered on Notifier keys ("sqs", account, name)
@@ -157,18 +148,7 @@ class SqsModel:
 
     # -- apply ------------------------------------------------------------------------------------------------
 
-    def handles(self, command: Command) -> bool:
-        return type(command) in self._handlers
 
-    def apply(self, command: Command, meta: Meta, changes: ChangeSink) -> object:
-        try:
-            return self._handlers[type(command)](command, meta, changes)
-        except errors.BrokerError as exc:
-            return exc
-
-    def take_wakeups(self) -> set[QueueKey]:
-        woken, self.wakeups = self.wakeups, set()
-        return woken
 
     def _queue(self, account: str, name: str) -> Queue:
         queue = self.queues.get((account, name))

@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
 
 from broker.model import errors
-from broker.model.commands import Command
 from broker.model.group_commands import (
     LATEST,
     SHARD_END,
@@ -47,6 +46,7 @@ from broker.model.kinesis_errors import (
 from broker.model.kinesis_keys import parse_sequence_number, shard_id, shard_index
 from broker.model.kinesis_model import KinesisModel
 from broker.model.kinesis_stream import DELETING, Shard, Stream
+from broker.model.part import DispatchingPart
 from storage import codec, keys
 from storage.changes import ChangeSink, TableReader
 
@@ -142,7 +142,7 @@ def balance(owners: dict[int, str], shards: list[int], members: list[str]) -> di
     return kept
 
 
-class StreamGroupsModel:
+class StreamGroupsModel(DispatchingPart[GroupKey]):
     """Every consumer group of this node; reads a stream's shards from the Kinesis model part."""
 
     wake_prefix = "groups"  # wake-ups are (account, stream, group) whose assignment changed
@@ -158,18 +158,7 @@ class StreamGroupsModel:
 
     # -- ModelPart ----------------------------------------------------------------------------------------------
 
-    def handles(self, command: Command) -> bool:
-        return type(command) in self._handlers
 
-    def apply(self, command: Command, meta: Meta, changes: ChangeSink) -> object:
-        try:
-            return self._handlers[type(command)](command, meta, changes)
-        except errors.BrokerError as exc:
-            return exc
-
-    def take_wakeups(self) -> set[GroupKey]:
-        woken, self.wakeups = self.wakeups, set()
-        return woken
 
     def restore(self, reader: TableReader) -> None:
         self.groups.clear()

@@ -1,0 +1,45 @@
+"""What every model part shares: dispatch of a command to its handler, and the wake-ups it collected."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable
+from typing import Any, Generic, Protocol, TypeVar
+
+from broker.model import errors
+from storage.changes import ChangeSink
+
+Key = TypeVar("Key", bound=Hashable)
+
+
+class Meta(Protocol):
+    """What apply needs of a log entry (``cluster.api.EntryMeta`` fits)."""
+
+    @property
+    def index(self) -> int: ...
+
+    @property
+    def ts(self) -> int: ...
+
+
+Handler = Callable[[Any, Any, ChangeSink], object]
+
+
+class DispatchingPart(Generic[Key]):
+    """``handles``/``apply``/``take_wakeups`` of a ``ModelPart`` (broker/state_machine.py) whose ``_handlers`` map
+    each command type to a handler; a handler's BrokerError is the reply (the entry still counts as applied)."""
+
+    _handlers: dict[type[Any], Handler]
+    wakeups: set[Key]
+
+    def handles(self, command: object) -> bool:
+        return type(command) in self._handlers
+
+    def apply(self, command: object, meta: Meta, changes: ChangeSink) -> object:
+        try:
+            return self._handlers[type(command)](command, meta, changes)
+        except errors.BrokerError as exc:
+            return exc
+
+    def take_wakeups(self) -> set[Key]:
+        woken, self.wakeups = self.wakeups, set()
+        return woken
