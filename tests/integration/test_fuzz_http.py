@@ -600,15 +600,22 @@ def _signed_headers(headers: list[tuple[str, str | bytes]]) -> frozenset[str]:
     return frozenset(auth.split("SignedHeaders=", 1)[1].split(",", 1)[0].split(";"))
 
 
-def _signature_view(headers: list[tuple[str, str | bytes]], signed: frozenset[str]) -> dict[str, bytes]:
-    """What a SigV4 check sees of the headers: each signed header and Authorization, repeats joined."""
-    view: dict[str, bytes] = {}
+def _signature_view(headers: list[tuple[str, str | bytes]], signed: frozenset[str]) -> dict[str, object]:
+    """What a SigV4 check sees of the headers: each signed header (repeats joined with ", ", as the server does)
+    and the fields of Authorization as broker.auth.sigv4 reads them (parts without "=" skipped, the last of a
+    repeated field kept), so junk the server ignores does not count as breaking the signature."""
+    joined: dict[str, bytes] = {}
     for name, value in headers:
         key = name.lower()
         if key in signed or key == "authorization":
             raw = value if isinstance(value, bytes) else value.encode("utf-8", "surrogatepass")
-            view[key] = view[key] + b", " + raw if key in view else raw
-    return {k: _canonical(v) if k != "authorization" else v for k, v in view.items()}
+            joined[key] = joined[key] + b", " + raw if key in joined else raw
+    view: dict[str, object] = {k: _canonical(v) for k, v in joined.items() if k != "authorization"}
+    auth = joined.get("authorization", b"").decode("latin-1")
+    algorithm, _, rest = auth.strip().partition(" ")
+    fields = dict(part.strip().partition("=")[::2] for part in rest.split(",") if "=" in part)
+    view["authorization"] = (algorithm, sorted(fields.items()))
+    return view
 
 
 def _canonical(value: str | bytes) -> bytes:
