@@ -55,7 +55,9 @@ def plain_send_entry(entry_id: str, body: object) -> SendEntry:
     per-parameter checks: the gRPC API sends such messages by the thousand."""
     text = check_body(body)
     data = text.encode("utf-8")
-    return SendEntry(entry_id, random_uuid(), text, md5_of_body(data), len(data))
+    # tuple.__new__ with every field: ~2x cheaper than SendEntry(...), and this runs for every message sent
+    return tuple.__new__(SendEntry, (entry_id, random_uuid(), text, md5_of_body(data), len(data), None, (), None,
+                                     (), None, None, None))
 
 
 def send_result(entry: SendEntry, outcome: object = None) -> dict[str, Any]:

@@ -82,6 +82,7 @@ from broker.state_machine import sqs_wake_key
 from cluster.api import Replicator
 
 log = logging.getLogger(__name__)
+_new_tuple = tuple.__new__  # NamedTuple construction without its generated Python __new__ (~2x cheaper)
 
 PERMISSION_ACTIONS = frozenset({"*", "SendMessage", "ReceiveMessage", "DeleteMessage", "ChangeMessageVisibility",
                                 "GetQueueAttributes", "GetQueueUrl", "ListDeadLetterSourceQueues", "PurgeQueue"})
@@ -221,7 +222,8 @@ class SqsService:
         for i, body in zip(sealed, bodies, strict=True):
             r = received[i]
             # Built field by field: NamedTuple._replace costs ~3x more, and this runs for every message received.
-            received[i] = ReceivedMessage(StoredMessage(r.message[0], body, *r.message[2:]), *r[1:])
+            received[i] = _new_tuple(ReceivedMessage, (_new_tuple(StoredMessage, (r.message[0], body, *r.message[2:])),
+                                                       *r[1:]))
         return received
 
     async def _sealed(self, account: str, name: str, entries: list[SendEntry]) -> list[SendEntry]:
@@ -260,7 +262,7 @@ class SqsService:
                                else hashlib.sha256(e.body.encode("utf-8")).hexdigest())
                     for e, body in zip(entries, bodies, strict=True)]
         # Built field by field: NamedTuple._replace costs ~3x more, and this runs for every message sent.
-        return [SendEntry(e[0], e[1], body, *e[3:]) for e, body in zip(entries, bodies, strict=True)]
+        return [_new_tuple(SendEntry, (e[0], e[1], body, *e[3:])) for e, body in zip(entries, bodies, strict=True)]
 
     async def settle(self, command: DeleteMessages | ChangeVisibility) -> list[BaseException | None]:
         """Delete or change the visibility of a receipt-handle batch; one failure (or None) per entry."""
