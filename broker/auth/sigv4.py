@@ -76,8 +76,13 @@ def _parse_header(auth: str) -> SignedRequest:
     if algorithm != ALGORITHM:
         raise errors.incomplete_signature(f"Unsupported AWS 'algorithm': '{algorithm[:40]}'.")
     fields: dict[str, str] = {}
-    for part in rest.split(","):
-        name, sep, value = part.strip().partition("=")
+    for raw_part in rest.split(","):
+        part = raw_part.strip()
+        name, sep, value = part.partition("=")
+        if not sep and part:  # as AWS: a part that is not key=value spoils the header (it is not skipped)
+            raise errors.incomplete_signature(
+                f"'{part[:100]}' not a valid key=value pair (missing equal-sign) in Authorization header: "
+                f"'{auth[:200]}'.")
         if sep:
             fields[name] = value
     missing = [name for name in ("Credential", "Signature", "SignedHeaders") if not fields.get(name)]

@@ -602,8 +602,9 @@ def _signed_headers(headers: list[tuple[str, str | bytes]]) -> frozenset[str]:
 
 def _signature_view(headers: list[tuple[str, str | bytes]], signed: frozenset[str]) -> dict[str, object]:
     """What a SigV4 check sees of the headers: each signed header (repeats joined with ", ", as the server does)
-    and the fields of Authorization as broker.auth.sigv4 reads them (parts without "=" skipped, the last of a
-    repeated field kept), so junk the server ignores does not count as breaking the signature."""
+    and the fields of Authorization as broker.auth.sigv4 reads them (the last of a repeated field kept, empty parts
+    skipped, and a part without "=" refused, as AWS does), so junk the server ignores does not count as breaking
+    the signature."""
     joined: dict[str, bytes] = {}
     for name, value in headers:
         key = name.lower()
@@ -614,7 +615,8 @@ def _signature_view(headers: list[tuple[str, str | bytes]], signed: frozenset[st
     auth = joined.get("authorization", b"").decode("latin-1")
     algorithm, _, rest = auth.strip().partition(" ")
     fields = dict(part.strip().partition("=")[::2] for part in rest.split(",") if "=" in part)
-    view["authorization"] = (algorithm, sorted(fields.items()))
+    not_pairs = sorted(part.strip() for part in rest.split(",") if part.strip() and "=" not in part)
+    view["authorization"] = (algorithm, sorted(fields.items()), not_pairs)
     return view
 
 

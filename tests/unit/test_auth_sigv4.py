@@ -122,6 +122,8 @@ def test_no_signature_is_missing_authentication_token() -> None:
     ("AWS4-HMAC-SHA256 Credential=AKIAALICE0000000001/20261128/sqs/aws4_request, SignedHeaders=host, "
      "Signature=" + "0" * 64, "exactly 5 slash-delimited elements"),
     ("AWS3 Credential=x", "Unsupported AWS 'algorithm'"),
+    ("AWS4-HMAC-SHA256 Credential=AKIAALICE0000000001/20261128/eu-west-1/sqs/aws4_request, SignedHeaders=host, "
+     "Signature=" + "0" * 64 + ", 0", "'0' not a valid key=value pair (missing equal-sign)"),
 ])
 def test_malformed_authorization_is_incomplete_signature(authorization: str, fragment: str) -> None:
     request = HttpRequest("POST", "/", "", {"host": "localhost", "authorization": authorization,
