@@ -22,6 +22,7 @@ from broker.datadir import DataDirLock
 from broker.grpc_api import BrokerApi
 from broker.grpc_api.api import SERVICE_NAMES as API_SERVICES
 from broker.grpc_api.guard import grpc_auth_interceptor
+from broker.grpc_api.parse_guard import RequestParseGuard
 from broker.grpc_server import GrpcServer, Registration
 from broker.http.routes import operational_routes
 from broker.http.server import HttpServer
@@ -115,7 +116,8 @@ class BrokerApp:
         guard = ([grpc_auth_interceptor(auth, config.credentials_file, config.account_id, config.region,
                                         secure_transport=tls.server is not None)]
                  if isinstance(auth, Authenticator) and config.credentials_file else [])
-        self._grpc = self._grpc_server([*registrations, api.add_servicers], guard)
+        # Unparseable request bytes are answered first (INVALID_ARGUMENT), before anything reads the request.
+        self._grpc = self._grpc_server([*registrations, api.add_servicers], [RequestParseGuard(), *guard])
         await self._grpc.start()
         replicator.start()
         client_replicator = ClientFacingReplicator(replicator)

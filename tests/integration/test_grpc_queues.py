@@ -315,3 +315,20 @@ async def test_single_node_admin(client: AsyncClient, server: RaftMQServer) -> N
         server.ready.node, server.ready.node, "leader", [server.ready.node])
     error = await _expect("UnsupportedOperation", client.transfer_leadership("n2"))
     assert not error.retryable
+
+
+def test_bytes_that_do_not_parse_are_invalid_argument_with_an_aws_code(address: str) -> None:
+    """A client's garbage is its mistake (INVALID_ARGUMENT, SerializationException), in a unary call and in a
+    request stream alike, not grpcio's UNKNOWN/INTERNAL for a parse failure."""
+    from broker.grpc_api.errors import DETAIL_KEY
+    from proto.broker.v1.errors_pb2 import ErrorDetail
+
+    with grpc.insecure_channel(address) as channel:
+        calls = [lambda: channel.unary_unary("/raftmq.broker.v1.Queues/Send")(b"\x0b", timeout=10),
+                 lambda: list(channel.stream_stream("/raftmq.broker.v1.Queues/Consume")(iter([b"\x0b"]), timeout=10))]
+        for call in calls:
+            with pytest.raises(grpc.RpcError) as refused:
+                call()
+            assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            detail = dict(refused.value.trailing_metadata() or ())[DETAIL_KEY]
+            assert ErrorDetail.FromString(detail).code == "SerializationException"
