@@ -13,7 +13,7 @@
 # interface by themselves, so the whole session (every server and its load generator) runs inside a fresh network
 # namespace with only loopback up (`unshare -n`, needs root): nothing is reachable from outside and no other address
 # is ever a target. A peer that could not be installed is skipped and named in session.md.
-# Runtime with the defaults: about 14 minutes on 2 cores.
+# Runtime with the defaults: 12 minutes on 2 cores (36 targets x 3 runs; see RESULTS.md, 19:14-19:26).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PEERS=${PEERS_DIR:-/tmp/raftmq-peers}
