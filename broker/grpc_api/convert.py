@@ -8,7 +8,7 @@ from typing import Any
 from broker.model.commands import SendEntry as ModelSendEntry
 from broker.model.sqs_types import ReceivedMessage
 from broker.sqs.messages import build_send_entry, plain_send_entry
-from proto.broker.v1.queues_pb2 import AttributeValue, Message, SendEntry
+from proto.broker.v1.queues_pb2 import AttributeValue, ReceiveResponse, SendEntry
 
 
 def send_entry_of(entry_id: str, entry: SendEntry, fifo: bool) -> ModelSendEntry:
@@ -44,19 +44,28 @@ def attribute_params(attributes: Mapping[str, AttributeValue]) -> dict[str, dict
     return out
 
 
-def message_of(received: ReceivedMessage) -> Message:
-    """A received message with every field a consumer may need (the wire is cheap next to a second call)."""
-    msg = received.message
-    out = Message(message_id=msg.message_id, receipt_handle=received.receipt_handle, body=msg.body,
-                  md5_of_body=msg.md5_body, receive_count=received.receive_count, sent_timestamp_ms=msg.sent_ts,
-                  first_receive_timestamp_ms=received.first_receive_ts, group_id=msg.group_id or "",
-                  deduplication_id=msg.dedup_id or "", sequence_number=msg.sequence_number or "",
-                  sender_id=msg.sender_id)
-    for name, data_type, string_value, binary_value in msg.attributes:
-        value = out.attributes[name]
-        value.data_type = data_type
-        if binary_value is not None:
-            value.binary_value = binary_value
-        else:
-            value.string_value = string_value or ""
+def received_response(received: list[ReceivedMessage]) -> ReceiveResponse:
+    """The response carrying ``received``, every field a consumer may need (the wire is cheap next to a second
+    call). Each message is built in place (``messages.add``): building Messages and then passing the list copies
+    each one again, which cost more than twice as much per message."""
+    out = ReceiveResponse()
+    add = out.messages.add
+    for r in received:
+        msg = r.message
+        m = add(message_id=msg.message_id, receipt_handle=r.receipt_handle, body=msg.body, md5_of_body=msg.md5_body,
+                receive_count=r.receive_count, sent_timestamp_ms=msg.sent_ts,
+                first_receive_timestamp_ms=r.first_receive_ts, sender_id=msg.sender_id)
+        if msg.group_id is not None:  # FIFO (or a standard message sent with a group id)
+            m.group_id = msg.group_id
+            if msg.dedup_id is not None:
+                m.deduplication_id = msg.dedup_id
+            if msg.sequence_number is not None:
+                m.sequence_number = msg.sequence_number
+        for name, data_type, string_value, binary_value in msg.attributes:
+            value = m.attributes[name]
+            value.data_type = data_type
+            if binary_value is not None:
+                value.binary_value = binary_value
+            else:
+                value.string_value = string_value or ""
     return out

@@ -16,7 +16,7 @@ from typing import Any, TypeAlias
 import grpc
 
 from broker.auth.grpc_auth import caller_account
-from broker.grpc_api.convert import message_of, send_entry_of
+from broker.grpc_api.convert import received_response, send_entry_of
 from broker.grpc_api.errors import abort, detail_of
 from broker.ids import random_uuid
 from broker.model import errors
@@ -176,9 +176,15 @@ class QueuesServicer:
         for index, outcome in zip(positions, outcomes, strict=True):
             if isinstance(outcome, BaseException):
                 failures[index] = outcome
-        if not failures:  # the common case: one result per entry, built in one call each
-            return pb.SendResponse(results=[_sent(entry, outcome)
-                                            for entry, outcome in zip(entries, outcomes, strict=True)])
+        if not failures:  # the common case: one result per entry, built in place
+            response = pb.SendResponse()
+            add = response.results.add
+            for entry, outcome in zip(entries, outcomes, strict=True):
+                if isinstance(outcome, tuple):  # FIFO: (message id, sequence number), the original's for a duplicate
+                    add(message_id=outcome[0], sequence_number=outcome[1], md5_of_body=entry.md5_body)
+                else:
+                    add(message_id=entry.message_id, md5_of_body=entry.md5_body)
+            return response
         results = [pb.SendResult() for _ in request.entries]
         for index, entry, outcome in zip(positions, entries, outcomes, strict=True):
             if index not in failures:
@@ -205,7 +211,7 @@ class QueuesServicer:
             received = await service.receive(ReceiveMessages(account, name, count, visibility, attempt), wait)
         except Exception as exc:
             await abort(context, exc)
-        return pb.ReceiveResponse(messages=[message_of(r) for r in received])
+        return received_response(received)
 
     async def Delete(self, request: pb.DeleteRequest, context: Context) -> pb.BatchResponse:
         try:
@@ -309,7 +315,7 @@ class _ConsumeSession:
                 if received:
                     self.unsettled += len(received)
                     self._out.put_nowait(pb.ConsumeResponse(
-                        messages=pb.ReceiveResponse(messages=[message_of(r) for r in received])))
+                        messages=received_response(received)))
         except Exception as exc:
             self._fail(exc)
 
