@@ -144,8 +144,9 @@ def test_open_loop_stream_sends_at_the_offered_rate(fake: tuple[FakeBroker, Targ
     config = runner.RunConfig(processes=1, connections=4, duration=1.0, progress=False, rate=2000.0)
     result = runner.run(GrpcStream(batch=10, consumers=2), target, config)
     assert result.failures == [] and result.errors == {}
-    # 2,000 msgs/s for 1 s in batches of 10, all of it on the 2 producers (the consumers are not paced)
-    assert 1400 <= broker.entries["Send"] == result.counters["sent"] <= 2000 + 2 * 10
+    # 2,000 msgs/s for 1 s in batches of 10, all of it on the 2 producers (the consumers are not paced). Never more
+    # than the schedule; at least half of it even on a loaded machine (a generator that falls behind sends less).
+    assert 1000 <= broker.entries["Send"] == result.counters["sent"] <= 2000 + 2 * 10
     assert result.latency["Send@intended"].count == broker.calls["Send"]
 
 
