@@ -16,7 +16,7 @@ the action; other accounts' roots are tenants, not operators.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, TypeAlias
 
@@ -28,12 +28,12 @@ from broker.auth.credentials import load_credentials
 from broker.auth.grpc_auth import CALLER, TokenVerifier
 from broker.auth.policy import AuthzRequest, authorize
 from broker.grpc_api.errors import abort
+from broker.grpc_api.wrapping import API_PREFIX, MethodWrappingInterceptor
 from broker.model.errors import BrokerError
 from broker.service import RequestContext
 
 log = logging.getLogger(__name__)
 
-API_PREFIX = "/raftmq.broker.v1."
 Context: TypeAlias = grpc.aio.ServicerContext[Any, Any]
 # (service, operation, AWS parameters) an AWS call would need for the same effect; service "raftmq" is the cluster.
 Check: TypeAlias = tuple[str, str, Mapping[str, Any]]
@@ -182,25 +182,12 @@ class Guard:
             raise auth_errors.access_denied("raftmq", identity.arn, action, resource, verdict.reason)
 
 
-class GrpcAuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+class GrpcAuthInterceptor(MethodWrappingInterceptor):
     """Wraps every v1 API handler so that it runs only for an authenticated, authorized caller."""
 
     def __init__(self, guard: Guard) -> None:
+        super().__init__()
         self._guard = guard
-        # method -> (the servicer's handler, its guarded wrapper): wrapped once, not on every call.
-        self._wrapped: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
-
-    async def intercept_service(
-            self, continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-            details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler:
-        handler = await continuation(details)
-        method: str = details.method
-        if handler is None or not method.startswith(API_PREFIX):
-            return handler
-        cached = self._wrapped.get(method)
-        if cached is None or cached[0] is not handler:
-            cached = self._wrapped[method] = (handler, self._wrap(handler, method))
-        return cached[1]
 
     def _wrap(self, handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandler:
         guard = self._guard

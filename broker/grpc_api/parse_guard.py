@@ -9,15 +9,15 @@ for a body that does not parse) before anything else looks at the request.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeAlias
 
 import grpc
 
 from broker.grpc_api.errors import abort
+from broker.grpc_api.wrapping import MethodWrappingInterceptor
 from broker.model.errors import SerializationException
 
-API_PREFIX = "/raftmq.broker.v1."
 Context: TypeAlias = grpc.aio.ServicerContext[Any, Any]
 
 
@@ -52,23 +52,14 @@ async def _checked(requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
         yield request
 
 
-class RequestParseGuard(grpc.aio.ServerInterceptor):  # type: ignore[misc]
-    """Wraps each v1 method's handler once (cached by method), not per call."""
+class RequestParseGuard(MethodWrappingInterceptor):
+    """Gives each v1 method a deserializer that marks bytes it cannot parse, and refuses those."""
 
-    def __init__(self) -> None:
-        self._wrapped: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
+    def _wraps(self, handler: grpc.RpcMethodHandler) -> bool:
+        return handler.request_deserializer is not None
 
-    async def intercept_service(
-            self, continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-            details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler:
-        handler = await continuation(details)
-        method: str = details.method
-        if handler is None or not method.startswith(API_PREFIX) or handler.request_deserializer is None:
-            return handler
-        cached = self._wrapped.get(method)
-        if cached is None or cached[0] is not handler:
-            cached = self._wrapped[method] = (handler, _wrap(handler, method))
-        return cached[1]
+    def _wrap(self, handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandler:
+        return _wrap(handler, method)
 
 
 def _wrap(handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandler:
