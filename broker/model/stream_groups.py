@@ -257,13 +257,17 @@ class StreamGroupsModel(DispatchingPart[GroupKey]):
                 raise stream_not_found(cmd.stream, cmd.account)
             existing = self.groups[key] = self._create(cmd, stream, meta.ts)
         group, stream = self._live(*key, changes)
-        if cmd.member not in group.members and len(group.members) >= MAX_MEMBERS:
-            raise LimitExceededException(f"Consumer group {cmd.group} of stream {cmd.stream} under account "
-                                         f"{cmd.account} already has {MAX_MEMBERS} members.")
-        group.members[cmd.member] = meta.ts + group.session_timeout_ms
-        self._settle(group, stream, meta.ts)
+        return self._admit(group, stream, cmd.member, meta.ts, changes)
+
+    def _admit(self, group: Group, stream: Stream, member: str, ts: int, changes: ChangeSink) -> object:
+        """Start or extend ``member``'s session (join and heartbeat alike) and answer its assignment."""
+        if member not in group.members and len(group.members) >= MAX_MEMBERS:
+            raise LimitExceededException(f"Consumer group {group.name} of stream {group.stream} under account "
+                                         f"{group.account} already has {MAX_MEMBERS} members.")
+        group.members[member] = ts + group.session_timeout_ms
+        self._settle(group, stream, ts)
         self._save(group, changes)
-        return self.assignment(group, cmd.member)
+        return self.assignment(group, member)
 
     @staticmethod
     def _create(cmd: JoinGroup, stream: Stream, ts: int) -> Group:
@@ -275,13 +279,7 @@ class StreamGroupsModel(DispatchingPart[GroupKey]):
 
     def _heartbeat(self, cmd: GroupHeartbeat, meta: Meta, changes: ChangeSink) -> object:
         group, stream = self._live(cmd.account, cmd.stream, cmd.group, changes)
-        if cmd.member not in group.members and len(group.members) >= MAX_MEMBERS:
-            raise LimitExceededException(f"Consumer group {cmd.group} of stream {cmd.stream} under account "
-                                         f"{cmd.account} already has {MAX_MEMBERS} members.")
-        group.members[cmd.member] = meta.ts + group.session_timeout_ms
-        self._settle(group, stream, meta.ts)
-        self._save(group, changes)
-        return self.assignment(group, cmd.member)
+        return self._admit(group, stream, cmd.member, meta.ts, changes)
 
     def _checkpoint(self, cmd: Checkpoint, meta: Meta, changes: ChangeSink) -> object:
         group, stream = self._live(cmd.account, cmd.stream, cmd.group, changes)
