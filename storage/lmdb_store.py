@@ -66,16 +66,24 @@ class LmdbStore:
             with self.env.begin(write=True) as txn:
                 self._db(name, txn)
         with self.env.begin(write=True) as txn:
-            current = None
-            cursor_db = None
+            # Runs of puts into one table go to LMDB in one ``putmulti`` (a C loop); order is kept.
+            dbs = self._dbs
+            run: list[tuple[bytes, bytes]] = []
+            run_table = ""
             for table, key, value in ops:
-                if table is not current:
-                    current = table
-                    cursor_db = self._dbs[table]
                 if value is None:
-                    txn.delete(key, db=cursor_db)
-                else:
-                    txn.put(key, value, db=cursor_db)
+                    if run:
+                        txn.cursor(db=dbs[run_table]).putmulti(run)
+                        run = []
+                    txn.delete(key, db=dbs[table])
+                    continue
+                if table != run_table and run:
+                    txn.cursor(db=dbs[run_table]).putmulti(run)
+                    run = []
+                run_table = table
+                run.append((key, value))
+            if run:
+                txn.cursor(db=dbs[run_table]).putmulti(run)
             for table, lo, hi in ranges:
                 cursor = txn.cursor(db=self._dbs[table])
                 if cursor.set_range(lo):
