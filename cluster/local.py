@@ -2,9 +2,13 @@
 
 Every proposal of one event-loop turn (and all that arrive while the previous batch is being fsynced) becomes one
 batch: each entry is stamped with the node's monotonic wall clock, applied to the in-memory state machine, and then
-the log entries, the state changes and ``last_applied`` are written in ONE LMDB transaction with fsync, in a single
-writer thread so the loop never blocks on the disk. Replies are released only after that commit. Reads call
-``read_barrier`` so they never observe a batch that is applied in memory but not yet durable.
+the log entries are written in ONE LMDB transaction with fsync, in a single writer thread so the loop never blocks
+on the disk. Replies are released only after that commit. Reads call ``read_barrier`` so they never observe a batch
+that is applied in memory but not yet durable.
+
+The state changes of durable batches wait in ``storage.deferred.DeferredTables`` and reach LMDB at checkpoints: one
+of the batch transactions also carries every pending row, ``last_applied`` and the deletion of the log entries the
+checkpoint covers. At start-up the node restores the checkpointed tables and replays the log after them.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from cluster.api import EntryMeta, StateMachine
 from storage import keys
 from storage.changes import ChangeSet
+from storage.deferred import DeferredTables
 from storage.lmdb_store import META_TABLE, LmdbStore
 
 log = logging.getLogger(__name__)
@@ -30,6 +35,10 @@ _LAST_TS = b"last_ts"
 TERM = 1  # a one-node cluster never holds an election
 
 
+Op = tuple[str, bytes, bytes | None]
+Range = tuple[str, bytes, bytes]
+
+
 class ReplicatorClosed(Exception):
     """The replicator is stopping; the proposal was not accepted."""
 
@@ -37,16 +46,18 @@ class ReplicatorClosed(Exception):
 class LocalReplicator:
     """Single-node ``cluster.api.Replicator`` with group commit.
 
-    ``keep_log_entries`` bounds the log: entries older than that many before ``last_applied`` are deleted in the
-    same transaction (the state tables hold everything they produced). 0 writes no log at all: one node recovers
-    from its state tables, which the same transaction updates, so the log only serves inspection (``read_log``).
+    ``keep_log_entries`` is how many entries a checkpoint leaves in the log behind the ``last_applied`` it
+    records, for inspection (``read_log``); the entries after the checkpoint are always kept, as they are what a
+    restart replays.
     """
 
-    def __init__(self, store: LmdbStore, state_machine: StateMachine, *, keep_log_entries: int = 10_000,
+    def __init__(self, store: LmdbStore, state_machine: StateMachine, *, keep_log_entries: int = 0,
                  clock: Callable[[], float] = time.time,
-                 on_commit: Callable[[int, float], None] | None = None) -> None:
+                 on_commit: Callable[[int, float], None] | None = None,
+                 tables: DeferredTables | None = None) -> None:
         self._store = store
         self._sm = state_machine
+        self.tables = tables if tables is not None else DeferredTables(store)
         self._keep = keep_log_entries
         self._clock = clock
         self._on_commit = on_commit
@@ -57,25 +68,55 @@ class LocalReplicator:
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lmdb-writer")
         self._task: asyncio.Task[None] | None = None
         self._closed = False
+        self._failed = False
         raw = store.get(META_TABLE, _LAST_APPLIED)
         self.last_applied = keys.u64_from(raw) if raw else 0
+        self._checkpointed = self.last_applied  # what the state tables reflect
         raw = store.get(META_TABLE, _LAST_TS)
         self._last_ts = keys.u64_from(raw) if raw else 0
+        self._checkpointed_ts = self._last_ts
         first = store.first_key(LOG_TABLE)
         self._first_index = keys.u64_from(first) if first else self.last_applied + 1
-        self._log_written = first is not None  # with keep_log_entries=0 a log left from before is deleted once
 
     def start(self) -> None:
-        """Rebuild the state machine from the tables and start the commit loop."""
+        """Rebuild the state machine from the tables, replay the log after them, start the commit loop."""
         self._sm.restore(self._store)
+        self._replay()
         self._task = asyncio.get_running_loop().create_task(self._run(), name="local-replicator")
 
+    def _replay(self) -> None:
+        changes = ChangeSet()
+        replayed = 0
+        for key, value in self._store.scan(LOG_TABLE):  # at most keep_log_entries before the checkpoint
+            index = keys.u64_from(key)
+            if index <= self._checkpointed:
+                continue
+            if index != self.last_applied + 1:
+                raise AssertionError(f"one-node log has a gap: expected index {self.last_applied + 1}, found {index}")
+            term, ts = _ENTRY_HEADER.unpack_from(value)
+            try:
+                self._sm.apply(EntryMeta(index, term, ts), value[_ENTRY_HEADER.size:], changes)
+            except Exception:  # as it failed when first applied: deterministic
+                log.exception("apply failed at index %d", index)
+            self.last_applied = index
+            self._last_ts = max(self._last_ts, ts)
+            replayed += 1
+        # Payload rows need no write: each batch wrote its own in the transaction of its log entries.
+        self.tables.absorb(changes, time.monotonic())
+        if replayed:
+            self._sm.after_durable()
+            log.info("replayed %d log entries after the checkpoint at %d", replayed, self._checkpointed)
+
     async def stop(self) -> None:
-        """Commit what was already proposed, then refuse new proposals and stop the writer."""
+        """Commit what was already proposed, then refuse new proposals, write a checkpoint and stop the writer."""
         self._closed = True
         self._wakeup.set()
         if self._task is not None:
             await self._task
+        if self.tables.since is not None and not self._failed:  # a restart then replays nothing
+            ops, ranges = self._checkpoint()
+            await asyncio.get_running_loop().run_in_executor(self._writer, self._store.write, ops, ranges)
+            self.tables.written()
         self._writer.shutdown(wait=True)
 
     def now_ms(self) -> int:
@@ -111,14 +152,22 @@ class LocalReplicator:
             batch, self._pending = self._pending, []
             self._idle.clear()
             try:
-                replies, ops, ranges = self._apply(batch)
+                now = time.monotonic()
+                checkpoint = self.tables.due(now)
+                ops, ranges = self._checkpoint() if checkpoint else ([], [])
+                replies, changes = self._apply(batch, ops)
+                ops.extend(changes.payload)
                 started = time.perf_counter()
                 await loop.run_in_executor(self._writer, self._store.write, ops, ranges)
                 if self._on_commit is not None:
                     self._on_commit(len(batch), time.perf_counter() - started)
+                if checkpoint:
+                    self.tables.written()
+                self.tables.absorb(changes, now)
             except BaseException as exc:  # the disk failed (or we were cancelled): memory is ahead of disk
                 if not isinstance(exc, asyncio.CancelledError):
                     log.critical("durable commit failed; stopping the replicator", exc_info=exc)
+                self._failed = True
                 self._closed = True
                 for _, fut in batch:
                     if not fut.done():
@@ -134,18 +183,18 @@ class LocalReplicator:
                 if not fut.done():
                     fut.set_result(reply)
 
-    def _apply(self, batch: list[tuple[bytes, asyncio.Future[object]]]
-               ) -> tuple[list[object], ChangeSet, list[tuple[str, bytes, bytes]]]:
+    def _apply(self, batch: list[tuple[bytes, asyncio.Future[object]]], log_ops: list[Op]
+               ) -> tuple[list[object], ChangeSet]:
+        """Apply the batch in memory; append its log entries to ``log_ops``; return the replies and state changes."""
         changes = ChangeSet()
         replies: list[object] = []
         index = self.last_applied
         ts = self.now_ms()
-        pack_entry = _ENTRY_HEADER.pack
-        keep = self._keep
+        head = _ENTRY_HEADER.pack(TERM, ts)
+        u64 = keys.u64_pack
         for data, _ in batch:
             index += 1
-            if keep:
-                changes.put(LOG_TABLE, keys.u64_pack(index), pack_entry(TERM, ts) + data)
+            log_ops.append((LOG_TABLE, u64(index), head + data))
             try:
                 reply: object = self._sm.apply(EntryMeta(index, TERM, ts), data, changes)
             except Exception as exc:  # a bug in apply: deterministic, so every replay fails the same way
@@ -154,15 +203,22 @@ class LocalReplicator:
             replies.append(reply)
         self.last_applied = index
         self._last_ts = ts
-        changes.put(META_TABLE, _LAST_APPLIED, keys.u64_pack(index))
-        changes.put(META_TABLE, _LAST_TS, keys.u64_pack(ts))
-        ranges: list[tuple[str, bytes, bytes]] = []
-        horizon = index - keep + 1
-        if horizon > self._first_index and (keep or self._log_written):
+        return replies, changes
+
+    def _checkpoint(self) -> tuple[list[Op], list[Range]]:
+        """Every pending state row with the ``last_applied`` they reach (the batches applied so far), and the
+        deletion of the log entries that checkpoint covers beyond ``keep_log_entries``."""
+        index, ts = self.last_applied, self._last_ts
+        ops = self.tables.take()
+        ops.append((META_TABLE, _LAST_APPLIED, keys.u64_pack(index)))
+        ops.append((META_TABLE, _LAST_TS, keys.u64_pack(ts)))
+        self._checkpointed = index
+        ranges: list[Range] = []
+        horizon = index - self._keep + 1
+        if horizon > self._first_index:
             ranges.append((LOG_TABLE, keys.u64_pack(self._first_index), keys.u64_pack(horizon)))
-            self._log_written = bool(keep)
             self._first_index = horizon
-        return replies, changes, ranges
+        return ops, ranges
 
 
 def read_log(store: LmdbStore) -> list[tuple[int, EntryMeta, bytes]]:

@@ -21,6 +21,12 @@ applies each proposal at most once.
 Reads use ReadIndex: ``read_barrier`` returns once this node has applied (durably) an index the leader confirmed
 with a quorum after the call began, so a deposed leader never answers from stale state.
 
+State changes reach LMDB at checkpoints (``storage.deferred``): each Ready's changes are absorbed in memory once
+its write is durable, and every so often a Ready's transaction also carries every pending row with the
+``last_applied`` they reach. After a crash the node restarts from that checkpoint and Raft hands it the committed
+entries after it again (they are still in the log: compaction never passes the last snapshot, and snapshots are
+dumps of the checkpointed tables).
+
 Local snapshots are dumps of the state tables taken in a read transaction of their own thread (the loop keeps
 running); then the log is compacted to ``keep_log_entries`` behind the snapshot.
 """
@@ -61,6 +67,7 @@ from cluster.lmdb_log import APPLIED_KEY, STATE_TABLE, LmdbLogStorage
 from cluster.local import ReplicatorClosed
 from cluster.transport import PeerTransport, TransportServicer
 from storage.changes import ChangeSet
+from storage.deferred import DeferredTables
 from storage.lmdb_store import LmdbStore
 
 log = logging.getLogger(__name__)
@@ -188,8 +195,9 @@ class RaftReplicator:
         self._on_commit = on_commit
         bootstrap = ConfState() if s.join else ConfState(frozenset(s.peers))
         self.log = LmdbLogStorage(store, bootstrap)
-        self._applied = self.log.applied  # durable: state tables reflect every entry up to here
+        self._applied = self.log.applied  # applied in memory, its entries durable; the tables lag (checkpoints)
         self._last_ts = self.log.applied_ts
+        self.tables = DeferredTables(store)  # the state rows applied since the last checkpoint
         cfg = Config(id=s.node_id, cluster_id=s.cluster_id, election_tick=s.election_ticks,
                      heartbeat_tick=s.heartbeat_ticks, applied=self._applied, max_msg_bytes=s.max_msg_bytes,
                      snapshot_chunk_bytes=s.snapshot_chunk_bytes)
@@ -260,6 +268,9 @@ class RaftReplicator:
         if self._snap_job is not None:
             with contextlib.suppress(Exception):
                 await self._snap_job
+        if self._failed is None and self.tables.since is not None:  # a restart then replays nothing
+            with contextlib.suppress(Exception):
+                await self._write_checkpoint()
         self._writer.shutdown(wait=True)
         self._snapper.shutdown(wait=True)
 
@@ -627,16 +638,19 @@ class RaftReplicator:
                 self._conf_history.append((e.index, ConfChange.decode(e.data).result))
             replies.append(reply)
             last_ts = max(last_ts, e.ts)
-        if committed:
-            lg.set_applied(committed[-1].index, last_ts)
+        now = time.monotonic()
+        checkpoint = self._take_checkpoint() if self.tables.due(now) else []
         ops, ranges, durable_last = lg.take_writes()
-        if ops or ranges or changes.ops:
+        if ops or ranges or checkpoint or changes.payload:
             started = time.perf_counter()
-            await loop.run_in_executor(self._writer, self._store.write, changes.ops + ops, ranges)
+            await loop.run_in_executor(self._writer, self._store.write, checkpoint + changes.payload + ops, ranges)
             if self._on_commit is not None and committed:
                 self._on_commit(len(committed), time.perf_counter() - started)
         lg.on_durable(durable_last)
+        if checkpoint:
+            self.tables.written()
         # Durable: now the world may learn about it.
+        self.tables.absorb(changes, now)
         if committed:
             self._applied = committed[-1].index
             self._last_ts = last_ts
@@ -654,6 +668,18 @@ class RaftReplicator:
         if any(e.type == EntryType.CONF_CHANGE for e in committed):
             self._sync_transport_peers()
         self._maybe_start_snapshot()
+
+    def _take_checkpoint(self) -> list[tuple[str, bytes, bytes | None]]:
+        """Every pending state row and the ``last_applied`` they reach, as ops for the next write."""
+        self.log.set_applied(self._applied, self._last_ts)
+        return self.tables.take()
+
+    async def _write_checkpoint(self) -> None:
+        checkpoint = self._take_checkpoint()
+        ops, ranges, durable_last = self.log.take_writes()
+        await asyncio.get_running_loop().run_in_executor(self._writer, self._store.write, checkpoint + ops, ranges)
+        self.log.on_durable(durable_last)
+        self.tables.written()
 
     def _resolve(self, committed: list[Any], replies: list[object]) -> None:
         waiters = self._waiters
@@ -691,6 +717,7 @@ class RaftReplicator:
         assert snap is not None
         lg = self.log
         _, ts = state_snapshot.header(snap.data)
+        self.tables.discard()  # rows of entries before the snapshot, which replaces every table
         lg.apply_snapshot(snap)
         lg.set_applied(snap.meta.index, ts)
         if rd.entries:
@@ -726,8 +753,8 @@ class RaftReplicator:
     def _maybe_start_snapshot(self) -> None:
         if self._snap_job is not None or self._closed:
             return
-        if self._applied - self.log.snapshot().meta.index < self.settings.snapshot_every:
-            return
+        if self.log.applied - self.log.snapshot().meta.index < self.settings.snapshot_every:
+            return  # a dump holds the checkpointed tables: count from the last checkpoint
         self._snap_job = asyncio.get_running_loop().run_in_executor(
             self._snapper, state_snapshot.dump, self._store, (STATE_TABLE, APPLIED_KEY))
 

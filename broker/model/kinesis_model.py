@@ -343,6 +343,7 @@ class KinesisModel(DispatchingPart[StreamKey]):
         sid = stream.stream_id
         route = stream.route
         put = changes.put
+        put_record = changes.put_payload  # record data is read back from LMDB on demand, never restored
         first: dict[int, int] = {}  # shard index -> its first counter in this command
         placed: list[tuple[int, int]] = []
         for partition_key, hash_key, data, sealed in cmd.entries:
@@ -351,7 +352,8 @@ class KinesisModel(DispatchingPart[StreamKey]):
             index = shard.index
             if index not in first:
                 first[index] = counter
-            put(RECORDS, record_key(sid, index, counter), record_value(ts, partition_key.encode(), data, sealed))
+            put_record(RECORDS, record_key(sid, index, counter), record_value(ts, partition_key.encode(), data,
+                                                                             sealed))
             placed.append((index, counter))
         for index, counter in first.items():
             shard = stream.shards[index]
@@ -531,7 +533,7 @@ class KinesisModel(DispatchingPart[StreamKey]):
     def _trim(stream_id: int, shard: Shard, keep: int, changes: ChangeSink) -> int:
         """Delete records trim..keep-1 and the chunks that lie wholly below ``keep``."""
         for counter in range(shard.trim, keep):
-            changes.delete(RECORDS, record_key(stream_id, shard.index, counter))
+            changes.delete_payload(RECORDS, record_key(stream_id, shard.index, counter))
         removed = keep - shard.trim
         shard.trim = keep
         chunks = shard.chunks

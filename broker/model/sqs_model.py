@@ -117,6 +117,10 @@ def pack_message(stored: StoredMessage, visible_at: int) -> bytes:
     return codec.pack((*stored[:9], visible_at, *trimmed))
 
 
+def _pack_message_row(row: tuple[StoredMessage, int]) -> bytes:
+    return pack_message(*row)
+
+
 def unpack_message(value: bytes) -> tuple[StoredMessage, int]:
     f = codec.unpack(value)
     stored = StoredMessage(f[0], f[1], tuple((n, t, s, b) for n, t, s, b in f[2]), f[3], f[4], f[5], f[6],
@@ -309,16 +313,18 @@ class SqsModel(DispatchingPart[QueueKey]):
             else:
                 results.append(None)
             visible_at = ts + (q.delay_ms if e.delay_seconds is None else e.delay_seconds * 1000)
-            changes.put(MESSAGES, message_key(q.queue_id, seq), pack_message(stored, visible_at))
+            changes.create(MESSAGES, message_key(q.queue_id, seq), (_pack_message_row, (stored, visible_at)))
             q.add(Msg(seq, stored, visible_at), ts)
             woke = woke or visible_at <= ts
         if woke:
             self.wakeups.add((q.account, q.name))
         return results
 
-    def _save_state(self, q: Queue, msg: Msg, changes: ChangeSink) -> None:
-        changes.put(MSGSTATE, message_key(q.queue_id, msg.seq), codec.pack(
-            [msg.visible_at, msg.receive_count, msg.first_receive_ts, msg.receipt, msg.received_at]))
+    def _save_state(self, q: Queue, msg: Msg, changes: ChangeSink, *, first_receive: bool = False) -> None:
+        # The row appears with a message's first receive (``_record_delete`` removes it when receive_count > 0).
+        write = changes.create if first_receive else changes.put
+        write(MSGSTATE, message_key(q.queue_id, msg.seq), (codec.pack, (
+            msg.visible_at, msg.receive_count, msg.first_receive_ts, msg.receipt, msg.received_at)))
 
     def _walk(self, q: Queue, ts: int, changes: ChangeSink) -> Generator[Msg, None, None]:
         """The messages a receive at ``ts`` may take, in delivery order; expired ones are removed on the way.
@@ -408,12 +414,13 @@ class SqsModel(DispatchingPart[QueueKey]):
                     moved += 1
                     continue
                 msg.receive_count += 1
-                if msg.receive_count == 1:
+                first = msg.receive_count == 1
+                if first:
                     msg.first_receive_ts = ts
                 msg.receipt = meta.index
                 msg.received_at = ts
                 q.make_pending(msg, visible_at)
-                self._save_state(q, msg, changes)
+                self._save_state(q, msg, changes, first_receive=first)
                 out.append(_new_tuple(ReceivedMessage, (
                     msg.stored, make_receipt_handle(q.queue_id, msg.seq, meta.index), msg.receive_count,
                     msg.first_receive_ts)))
@@ -448,7 +455,7 @@ class SqsModel(DispatchingPart[QueueKey]):
             sequence_number=str(SEQUENCE_BASE + seq) if dest.fifo else None)
         if dest.fifo and stored.group_id is None:
             stored = stored._replace(group_id="")
-        changes.put(MESSAGES, message_key(dest.queue_id, seq), pack_message(stored, ts))
+        changes.create(MESSAGES, message_key(dest.queue_id, seq), (_pack_message_row, (stored, ts)))
         dest.add(Msg(seq, stored, ts), ts)
         self.wakeups.add((dest.account, dest.name))
 

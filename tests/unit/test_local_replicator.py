@@ -1,4 +1,5 @@
-"""LocalReplicator: group commit, monotonic leader time, durability before reply, restart from the tables."""
+"""LocalReplicator: group commit, monotonic leader time, durability before reply, checkpoints, restart from the
+checkpointed tables plus the log after them."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import pytest
 from cluster.api import EntryMeta
 from cluster.local import LocalReplicator, ReplicatorClosed, read_log
 from storage.changes import ChangeSink, TableReader
-from storage.lmdb_store import LmdbStore
+from storage.deferred import DeferredTables
+from storage.lmdb_store import META_TABLE, LmdbStore
 
 
 class CounterMachine:
@@ -66,7 +68,7 @@ async def test_time_is_stamped_monotonic_even_if_the_clock_goes_back(tmp_path: P
 
 async def test_restart_restores_state_and_continues_the_log(tmp_path: Path) -> None:
     store = LmdbStore(str(tmp_path))
-    rep = LocalReplicator(store, CounterMachine())
+    rep = LocalReplicator(store, CounterMachine(), keep_log_entries=10)
     rep.start()
     for _ in range(5):
         await rep.propose_and_wait(b"2")
@@ -75,7 +77,7 @@ async def test_restart_restores_state_and_continues_the_log(tmp_path: Path) -> N
 
     store = LmdbStore(str(tmp_path))
     sm = CounterMachine()
-    rep = LocalReplicator(store, sm)
+    rep = LocalReplicator(store, sm, keep_log_entries=10)
     rep.start()
     assert sm.total == 10
     assert await rep.propose_and_wait(b"1") == 11
@@ -93,25 +95,43 @@ async def test_log_is_compacted_to_the_retained_window(tmp_path: Path) -> None:
     assert [index for index, _, _ in read_log(store)] == [8, 9, 10]
 
 
-async def test_without_a_log_the_state_tables_alone_survive_a_restart(tmp_path: Path) -> None:
-    store = LmdbStore(str(tmp_path))
-    rep = LocalReplicator(store, CounterMachine())
+async def test_state_waits_in_memory_and_a_crash_replays_the_log_after_the_checkpoint(tmp_path: Path) -> None:
+    store = LmdbStore(str(tmp_path / "node"))
+    rep = LocalReplicator(store, CounterMachine(), tables=DeferredTables(store, max_rows=1_000, max_seconds=3600))
     rep.start()
     for _ in range(3):
         await rep.propose_and_wait(b"1")
+    assert store.get("counter", b"total") is None  # not checkpointed yet ...
+    assert rep.tables.get("counter", b"total") == b"3"  # ... but readable
+    assert [index for index, _, _ in read_log(store)] == [1, 2, 3]  # the log makes it durable
+    (tmp_path / "crash").mkdir()
+    store.env.copy(str(tmp_path / "crash"))  # a consistent image of the disk: as after kill -9 here
     await rep.stop()
-    assert len(read_log(store)) == 3
-    rep = LocalReplicator(store, CounterMachine(), keep_log_entries=0)
-    rep.start()
-    assert await rep.propose_and_wait(b"2") == 5
-    await rep.stop()
-    assert read_log(store) == []  # the old log is gone and no entry was written
+    assert store.get("counter", b"total") == b"3"  # stop wrote a checkpoint and dropped the log it covers
+    assert read_log(store) == []
+
+    crashed = LmdbStore(str(tmp_path / "crash"))
     sm = CounterMachine()
-    rep = LocalReplicator(store, sm, keep_log_entries=0)
+    rep = LocalReplicator(crashed, sm)
     rep.start()
-    assert sm.total == 5
-    assert await rep.propose_and_wait(b"1") == 6
-    assert sm.metas[-1].index == 5  # indexes keep counting from last_applied
+    assert sm.total == 3  # replayed from the log
+    assert await rep.propose_and_wait(b"2") == 5
+    assert sm.metas[-1].index == 4  # indexes keep counting after the replayed entries
+    await rep.stop()
+    assert crashed.get("counter", b"total") == b"5"
+    assert crashed.get(META_TABLE, b"last_applied") == (4).to_bytes(8, "big")
+
+
+async def test_a_checkpoint_rides_on_a_batch_once_enough_rows_are_pending(tmp_path: Path) -> None:
+    store = LmdbStore(str(tmp_path))
+    rep = LocalReplicator(store, CounterMachine(), tables=DeferredTables(store, max_rows=1, max_seconds=3600))
+    rep.start()
+    await rep.propose_and_wait(b"1")
+    assert store.get("counter", b"total") is None
+    await rep.propose_and_wait(b"1")  # one row pending: this batch carries the checkpoint of the first
+    assert store.get("counter", b"total") == b"1"
+    assert [index for index, _, _ in read_log(store)] == [2]
+    assert rep.tables.get("counter", b"total") == b"2"
     await rep.stop()
 
 
@@ -134,7 +154,7 @@ async def test_read_barrier_waits_for_the_batch_in_flight(tmp_path: Path) -> Non
         await asyncio.sleep(0)
     assert sm.total == 5
     await rep.read_barrier()
-    assert store.get("counter", b"total") == b"5"  # whatever a reader now sees is durable
+    assert rep.tables.get("counter", b"total") == b"5"  # whatever a reader now sees is durable
     assert await proposal == 5
     await rep.stop()
 
