@@ -16,7 +16,6 @@ returns a queue's messages in send order.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import struct
 
@@ -48,14 +47,14 @@ _HANDLE_VERSION = 1
 
 def make_receipt_handle(queue_id: int, seq: int, receive_index: int) -> str:
     """An opaque handle naming one receive of one message (a later receive gives a different one)."""
-    return base64.b64encode(_HANDLE.pack(_HANDLE_VERSION, queue_id, seq, receive_index)).decode()
+    return binascii.b2a_base64(_HANDLE.pack(_HANDLE_VERSION, queue_id, seq, receive_index), newline=False).decode()
 
 
 def parse_receipt_handle(handle: str) -> tuple[int, int, int] | None:
     """(queue id, seq, receive index), or None when ``handle`` is not one of ours."""
-    try:
-        raw = base64.b64decode(handle.encode(), validate=True)
-    except (binascii.Error, ValueError, UnicodeEncodeError):
+    try:  # strict: only the base64 alphabet with correct padding (binascii directly: ~2.5x cheaper than base64's)
+        raw = binascii.a2b_base64(handle, strict_mode=True)
+    except (binascii.Error, ValueError):  # ValueError: not ASCII
         return None
     if len(raw) != _HANDLE.size or raw[0] != _HANDLE_VERSION:
         return None
