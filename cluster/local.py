@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from cluster.api import EntryMeta, StateMachine
 from storage import keys
-from storage.changes import ChangeSet
+from storage.changes import ChangeSet, RowOp
 from storage.deferred import DeferredTables
 from storage.lmdb_store import META_TABLE, LmdbStore
 
@@ -35,7 +35,7 @@ _LAST_TS = b"last_ts"
 TERM = 1  # a one-node cluster never holds an election
 
 
-Op = tuple[str, bytes, bytes | None]
+Op = RowOp
 Range = tuple[str, bytes, bytes]
 
 

@@ -66,7 +66,7 @@ from cluster.forwarding import MAX_FORWARD_BYTES, AdminError, ClusterStatus, Pee
 from cluster.lmdb_log import APPLIED_KEY, STATE_TABLE, LmdbLogStorage
 from cluster.local import ReplicatorClosed
 from cluster.transport import PeerTransport, TransportServicer
-from storage.changes import ChangeSet
+from storage.changes import ChangeSet, RowOp
 from storage.deferred import DeferredTables
 from storage.lmdb_store import LmdbStore
 
@@ -639,11 +639,14 @@ class RaftReplicator:
             replies.append(reply)
             last_ts = max(last_ts, e.ts)
         now = time.monotonic()
-        checkpoint = self._take_checkpoint() if self.tables.due(now) else []
+        checkpoint = self.tables.due(now)
+        writes = self._take_checkpoint() if checkpoint else []
+        writes.extend(changes.payload)
         ops, ranges, durable_last = lg.take_writes()
-        if ops or ranges or checkpoint or changes.payload:
+        writes.extend(ops)
+        if writes or ranges:
             started = time.perf_counter()
-            await loop.run_in_executor(self._writer, self._store.write, checkpoint + changes.payload + ops, ranges)
+            await loop.run_in_executor(self._writer, self._store.write, writes, ranges)
             if self._on_commit is not None and committed:
                 self._on_commit(len(committed), time.perf_counter() - started)
         lg.on_durable(durable_last)
@@ -669,15 +672,16 @@ class RaftReplicator:
             self._sync_transport_peers()
         self._maybe_start_snapshot()
 
-    def _take_checkpoint(self) -> list[tuple[str, bytes, bytes | None]]:
+    def _take_checkpoint(self) -> list[RowOp]:
         """Every pending state row and the ``last_applied`` they reach, as ops for the next write."""
         self.log.set_applied(self._applied, self._last_ts)
         return self.tables.take()
 
     async def _write_checkpoint(self) -> None:
-        checkpoint = self._take_checkpoint()
+        writes = self._take_checkpoint()
         ops, ranges, durable_last = self.log.take_writes()
-        await asyncio.get_running_loop().run_in_executor(self._writer, self._store.write, checkpoint + ops, ranges)
+        writes.extend(ops)
+        await asyncio.get_running_loop().run_in_executor(self._writer, self._store.write, writes, ranges)
         self.log.on_durable(durable_last)
         self.tables.written()
 

@@ -18,6 +18,7 @@ Lazy = tuple[Callable[[Any], bytes], Any]
 Row = bytes | Lazy
 Key = tuple[str, bytes]  # (table, key)
 Op = tuple[str, bytes, bytes | None]
+RowOp = tuple[str, bytes, Row | None]  # an op whose value may still be Lazy: LmdbStore.write encodes it
 
 
 def encoded(row: Row) -> bytes:

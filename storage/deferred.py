@@ -17,13 +17,13 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterator
 
-from storage.changes import ChangeSet, Key, Op, Row, encoded
+from storage.changes import ChangeSet, Key, Row, RowOp, encoded
 from storage.lmdb_store import LmdbStore
 
 # A checkpoint is due after this many pending rows, or this long after the oldest pending change: long enough for
 # a message's whole life to fall inside one window at high rates, short enough to bound replay and memory.
-CHECKPOINT_ROWS = 16_384
-CHECKPOINT_SECONDS = 1.0
+CHECKPOINT_ROWS = 32_768
+CHECKPOINT_SECONDS = 2.0
 
 
 class DeferredTables:
@@ -61,13 +61,14 @@ class DeferredTables:
             return False
         return len(self._pending) >= self.max_rows or now - self.since >= self.max_seconds
 
-    def take(self) -> list[Op]:
-        """The pending rows as ops for the checkpoint transaction; they stay readable until ``written``."""
+    def take(self) -> list[RowOp]:
+        """The pending rows as ops for the checkpoint transaction; they stay readable until ``written``. Lazy
+        values are left for ``LmdbStore.write`` to encode, in the writer thread rather than on the event loop."""
         pending = self._pending
         for row in self._created:
             if row in pending and pending[row] is None:  # created and deleted since the last checkpoint
                 del pending[row]
-        ops = [(table, key, None if value is None else encoded(value)) for (table, key), value in pending.items()]
+        ops = [(table, key, value) for (table, key), value in pending.items()]
         self._flushing = pending
         self._pending = {}
         self._created = set()

@@ -15,7 +15,7 @@ from typing import Any
 
 import lmdb
 
-from storage.changes import ChangeSet
+from storage.changes import ChangeSet, RowOp, encoded
 
 log = logging.getLogger(__name__)
 
@@ -46,10 +46,11 @@ class LmdbStore:
 
     # -- writes (writer thread only) ---------------------------------------------------------------------------
 
-    def write(self, changes: ChangeSet | Iterable[tuple[str, bytes, bytes | None]],
+    def write(self, changes: ChangeSet | Iterable[RowOp],
               delete_ranges: Iterable[tuple[str, bytes, bytes]] = ()) -> None:
-        """Apply puts/deletes (and deletes of key ranges [lo, hi)) in one durable transaction (fsync on return)."""
-        ops = changes.ops if isinstance(changes, ChangeSet) else list(changes)
+        """Apply puts/deletes (and deletes of key ranges [lo, hi)) in one durable transaction (fsync on return);
+        ``Lazy`` values are encoded here."""
+        ops: list[RowOp] = list(changes.ops if isinstance(changes, ChangeSet) else changes)
         ranges = list(delete_ranges)
         while True:
             try:
@@ -60,7 +61,7 @@ class LmdbStore:
                 log.warning("LMDB map full; growing to %d bytes", new_size)
                 self.env.set_mapsize(new_size)
 
-    def _write_once(self, ops: list[tuple[str, bytes, bytes | None]], ranges: list[tuple[str, bytes, bytes]]) -> None:
+    def _write_once(self, ops: list[RowOp], ranges: list[tuple[str, bytes, bytes]]) -> None:
         # Tables are created outside the batch transaction so a failed batch leaves no half-registered handle.
         for name in ({table for table, _, _ in ops} | {table for table, _, _ in ranges}) - self._dbs.keys():
             with self.env.begin(write=True) as txn:
@@ -81,7 +82,7 @@ class LmdbStore:
                     txn.cursor(db=dbs[run_table]).putmulti(run)
                     run = []
                 run_table = table
-                run.append((key, value))
+                run.append((key, value if value.__class__ is bytes else encoded(value)))
             if run:
                 txn.cursor(db=dbs[run_table]).putmulti(run)
             for table, lo, hi in ranges:

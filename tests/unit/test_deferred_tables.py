@@ -57,9 +57,10 @@ def test_a_row_created_and_deleted_between_checkpoints_never_reaches_the_disk(tm
     assert tables.take() == [("t", b"m2", None)]
 
 
-def test_lazy_rows_are_encoded_only_when_read_or_checkpointed(tmp_path: Path) -> None:
+def test_lazy_rows_are_encoded_only_when_read_or_written(tmp_path: Path) -> None:
     encode = CountingEncoder()
-    tables = DeferredTables(LmdbStore(str(tmp_path)))
+    store = LmdbStore(str(tmp_path))
+    tables = DeferredTables(store)
     changes = ChangeSet()
     changes.create("t", b"gone", (encode, ("never", 1)))
     changes.create("t", b"kept", (encode, ("kept", 2)))
@@ -67,8 +68,12 @@ def test_lazy_rows_are_encoded_only_when_read_or_checkpointed(tmp_path: Path) ->
     tables.absorb(_batch(("delete", "gone", None)), now=0.0)
     assert encode.calls == 0
     assert tables.get("t", b"kept") == repr(("kept", 2)).encode()
-    assert tables.take() == [("t", b"kept", repr(("kept", 2)).encode())]
-    assert encode.calls == 2  # the read and the checkpoint; the deleted row never
+    ops = tables.take()
+    assert [(table, key) for table, key, _ in ops] == [("t", b"kept")]
+    assert encode.calls == 1  # the read; take leaves encoding to the store's writer thread
+    store.write(ops)
+    assert store.get("t", b"kept") == repr(("kept", 2)).encode()
+    assert encode.calls == 2  # ... and the deleted row never
 
 
 def test_a_checkpoint_is_due_by_rows_or_by_age(tmp_path: Path) -> None:
