@@ -18,6 +18,9 @@ class EntryMeta:
     index: int  # log index of the entry (1-based, unique, increasing)
     term: int
     ts: int  # the leader's wall clock in ms when it appended the entry, made monotonic
+    # False: nobody awaits this entry's reply (a follower applying the leader's proposals, a replay), so apply may
+    # skip building it. The state it reaches must not depend on this.
+    reply: bool = True
 
 
 class StateMachine(Protocol):

@@ -95,7 +95,7 @@ class LocalReplicator:
                 raise AssertionError(f"one-node log has a gap: expected index {self.last_applied + 1}, found {index}")
             term, ts = _ENTRY_HEADER.unpack_from(value)
             try:
-                self._sm.apply(EntryMeta(index, term, ts), value[_ENTRY_HEADER.size:], changes)
+                self._sm.apply(EntryMeta(index, term, ts, False), value[_ENTRY_HEADER.size:], changes)
             except Exception:  # as it failed when first applied: deterministic
                 log.exception("apply failed at index %d", index)
             self.last_applied = index

@@ -626,11 +626,14 @@ class RaftReplicator:
         replies: list[object] = []
         last_ts = self._last_ts
         sm_apply = self._sm.apply
+        waiters = self._waiters
+        every_reply = self._recent is not None  # forwards are out: their replies are looked up by index later
         for e in committed:
             reply: object = None
             if e.type == EntryType.NORMAL:
                 try:
-                    reply = sm_apply(EntryMeta(e.index, e.term, e.ts), e.data, changes)
+                    reply = sm_apply(EntryMeta(e.index, e.term, e.ts, every_reply or e.index in waiters), e.data,
+                                     changes)
                 except Exception as exc:  # a bug in apply: deterministic, so every node fails the same way
                     log.exception("apply failed at index %d", e.index)
                     reply = exc

@@ -20,6 +20,11 @@ class Meta(Protocol):
     @property
     def ts(self) -> int: ...
 
+    @property
+    def reply(self) -> bool:
+        """False when nobody awaits the reply: a part may skip building it (never a change of state)."""
+        ...
+
 
 Handler = Callable[[Any, Any, ChangeSink], object]
 

@@ -23,11 +23,11 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from broker.model import errors
 from broker.model.commands import SendEntry, SendMessages
-from broker.model.part import DispatchingPart
+from broker.model.part import DispatchingPart, Meta
 from broker.model.sns_commands import (
     AddTopicPermission,
     ConfirmSubscription,
@@ -76,14 +76,6 @@ META = "sns_meta"  # b"signing" -> [key pem, cert pem]
 SNS_SENDER_ID = "AIDAIT2UOQQY3AUEKVGXU"  # the SenderId AWS puts on messages SNS delivers to SQS
 MAX_TAGS = 50
 PER_COMMAND = 1 << 20  # delivery ids of one entry: index * PER_COMMAND + n
-
-
-class Meta(Protocol):
-    @property
-    def index(self) -> int: ...
-
-    @property
-    def ts(self) -> int: ...
 
 
 @dataclass(slots=True)

@@ -403,6 +403,8 @@ class SqsModel(DispatchingPart[QueueKey]):
         visible_at = ts + timeout * 1000
         dlq = self._dead_letter_queue(q)
         out: list[ReceivedMessage] = []
+        reply = meta.reply  # a follower applying the leader's receive discards the messages: skip building them
+        count = 0
         taken: list[tuple[int, int, int]] = []
         moved = 0
         with contextlib.closing(self._walk(q, ts, changes)) as walk:
@@ -421,15 +423,17 @@ class SqsModel(DispatchingPart[QueueKey]):
                 msg.received_at = ts
                 q.make_pending(msg, visible_at)
                 self._save_state(q, msg, changes, first_receive=first)
-                out.append(_new_tuple(ReceivedMessage, (
-                    msg.stored, make_receipt_handle(q.queue_id, msg.seq, meta.index), msg.receive_count,
-                    msg.first_receive_ts)))
+                if reply:
+                    out.append(_new_tuple(ReceivedMessage, (
+                        msg.stored, make_receipt_handle(q.queue_id, msg.seq, meta.index), msg.receive_count,
+                        msg.first_receive_ts)))
                 taken.append((msg.seq, meta.index, visible_at))
-                if len(out) >= wanted:
+                count += 1
+                if count >= wanted:
                     break
-        if (timeout == 0 and out) or moved:
+        if (timeout == 0 and count) or moved:
             self.wakeups.add((q.account, q.name))
-        if cmd.attempt_id is not None and q.fifo and out:
+        if cmd.attempt_id is not None and q.fifo and count:
             record_attempt(q, cmd.attempt_id, tuple(taken), ts, changes)
         return out
 

@@ -31,6 +31,7 @@ class Meta:
     def __init__(self, index: int, ts: int) -> None:
         self.index = index
         self.ts = ts
+        self.reply = True
 
 
 class RefShard:

@@ -453,3 +453,44 @@ def test_a_send_command_with_more_entries_than_its_sequence_stride_is_refused_wh
     h.send("q", "next")
     bodies = [r.message.body for r in receive(h, n=1000)] + [r.message.body for r in receive(h, n=1000)]
     assert sorted(bodies) == sorted([f"m{i}" for i in range(SEQ_SLOTS)] + ["next"])
+
+
+# -- replies nobody awaits ---------------------------------------------------------------------------------------
+
+
+class FollowerHarness(ModelHarness):
+    """Applies every entry as a follower does for the leader's proposals: ``reply=False``."""
+
+    def run(self, command: Command) -> object:
+        self.index += 1
+        changes = ChangeSet()
+        reply = self.model.apply(decode(encode(command), remembered=False),
+                                 EntryMeta(self.index, 1, self.ts, reply=False), changes)
+        self.tables.apply(changes)
+        return reply
+
+
+def test_a_receive_nobody_awaits_builds_no_messages_and_reaches_the_same_state() -> None:
+    leader, follower = ModelHarness(), FollowerHarness()
+    for h in (leader, follower):
+        h.create("q")
+        h.create("f.fifo", FifoQueue="true", ContentBasedDeduplication="true")
+        h.send("q", *(f"m{i}" for i in range(6)))
+        h.run(SendMessages(ACCOUNT, "f.fifo", "AKIDEXAMPLE", tuple(
+            entry(str(i), f"f{i}")._replace(group_id="g") for i in range(3))))
+    commands: list[Command] = [ReceiveMessages(ACCOUNT, "q", 4, 30), ReceiveMessages(ACCOUNT, "q", 10, 0),
+                               ReceiveMessages(ACCOUNT, "f.fifo", 2, 30, "attempt-1")]
+    replies = [(leader.run(c), follower.run(c)) for c in commands]
+    assert [len(received(r)) for r, _ in replies] == [4, 2, 2]
+    assert [f for _, f in replies] == [[], [], []]
+    handles = tuple((str(i), m.receipt_handle) for i, m in enumerate(received(replies[0][0])))
+    for h in (leader, follower):
+        h.run(DeleteMessages(ACCOUNT, "q", handles))  # the leader's handles are valid on the follower too
+        h.advance(1000)
+    assert follower.tables.tables == leader.tables.tables
+    # The FIFO attempt was recorded alike: a retry within 5 minutes returns the same messages on both.
+    again = ReceiveMessages(ACCOUNT, "f.fifo", 2, 30, "attempt-1")
+    assert [m.message.message_id for m in received(follower.restored().apply(again, EntryMeta(99, 1, follower.ts),
+                                                                           ChangeSet()))] == \
+        [m.message.message_id for m in received(replies[2][0])]
+    assert attrs(leader, "q") == attrs(follower, "q")
