@@ -29,7 +29,7 @@ ATTEMPTS = "sqs_attempts"
 MOVETASKS = "sqs_movetasks"
 
 queue_key = keys.text
-message_key = keys.u64_pair
+message_key = keys.u64_pair_pack  # the struct method itself: no Python frame per call
 message_key_from = keys.u64_pair_from
 task_key = keys.u64
 
