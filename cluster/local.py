@@ -35,7 +35,6 @@ _LAST_TS = b"last_ts"
 TERM = 1  # a one-node cluster never holds an election
 
 
-Op = RowOp
 Range = tuple[str, bytes, bytes]
 
 
@@ -74,7 +73,6 @@ class LocalReplicator:
         self._checkpointed = self.last_applied  # what the state tables reflect
         raw = store.get(META_TABLE, _LAST_TS)
         self._last_ts = keys.u64_from(raw) if raw else 0
-        self._checkpointed_ts = self._last_ts
         first = store.first_key(LOG_TABLE)
         self._first_index = keys.u64_from(first) if first else self.last_applied + 1
 
@@ -183,7 +181,7 @@ class LocalReplicator:
                 if not fut.done():
                     fut.set_result(reply)
 
-    def _apply(self, batch: list[tuple[bytes, asyncio.Future[object]]], log_ops: list[Op]
+    def _apply(self, batch: list[tuple[bytes, asyncio.Future[object]]], log_ops: list[RowOp]
                ) -> tuple[list[object], ChangeSet]:
         """Apply the batch in memory; append its log entries to ``log_ops``; return the replies and state changes."""
         changes = ChangeSet()
@@ -205,7 +203,7 @@ class LocalReplicator:
         self._last_ts = ts
         return replies, changes
 
-    def _checkpoint(self) -> tuple[list[Op], list[Range]]:
+    def _checkpoint(self) -> tuple[list[RowOp], list[Range]]:
         """Every pending state row with the ``last_applied`` they reach (the batches applied so far), and the
         deletion of the log entries that checkpoint covers beyond ``keep_log_entries``."""
         index, ts = self.last_applied, self._last_ts
