@@ -125,7 +125,8 @@ class BrokerApp:
                          sealer=sealer, ensure_root=SigningKeys(sns_model, client_replicator).signer)
         api.bind(sqs=sqs)
         metrics.register_queue_gauges(lambda: model.gauges(replicator.now_ms()))
-        # Records are read back as rows; the rows of the last second may not have reached LMDB yet.
+        # Rows are read back through the replicator's tables: pending state rows over LMDB (records themselves are
+        # payload rows, on disk with their batch).
         kinesis = KinesisService(kinesis_model, client_replicator, replicator.tables, self._notifier,
                                  KinesisConfig.from_env(config.account_id, config.region), is_leader=is_leader,
                                  sealer=sealer)
