@@ -60,11 +60,12 @@ class ChangeSet:
     ``create`` wrote. A dict rather than a list of ops, so that absorbing a batch is one ``dict.update``.
     ``payload`` holds the payload rows' changes in order, for the batch's own write."""
 
-    __slots__ = ("created", "payload", "rows")
+    __slots__ = ("created", "deleted", "payload", "rows")
 
     def __init__(self) -> None:
         self.rows: dict[Key, Row | None] = {}
         self.created: set[Key] = set()
+        self.deleted: set[Key] = set()
         self.payload: list[Op] = []
 
     def put(self, table: str, key: bytes, value: Row) -> None:
@@ -76,7 +77,9 @@ class ChangeSet:
         self.created.add(row)
 
     def delete(self, table: str, key: bytes) -> None:
-        self.rows[table, key] = None
+        row = (table, key)
+        self.rows[row] = None
+        self.deleted.add(row)
 
     def put_payload(self, table: str, key: bytes, value: bytes) -> None:
         self.payload.append((table, key, value))

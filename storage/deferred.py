@@ -20,9 +20,12 @@ from collections.abc import Iterator
 from storage.changes import ChangeSet, Key, Row, RowOp, encoded
 from storage.lmdb_store import LmdbStore
 
-# A checkpoint is due after this many pending rows, or this long after the oldest pending change: long enough for
-# a message's whole life to fall inside one window at high rates, short enough to bound replay and memory.
-CHECKPOINT_ROWS = 32_768
+# A checkpoint is due once this many pending rows would be written (rows created and removed again do not count),
+# or this long after the oldest pending change: long enough for a message's whole life to fall inside one window at
+# high rates, short enough to bound replay. The live bound keeps each checkpoint small when every row survives (a
+# backlog being filled), as a checkpoint holds up the writes that follow it; eight times as many pending rows in
+# all (mostly dead ones) bound memory.
+CHECKPOINT_ROWS = 16_384
 CHECKPOINT_SECONDS = 2.0
 
 
@@ -38,6 +41,7 @@ class DeferredTables:
         self._flushing: dict[Key, Row | None] = {}
         # Rows created since the last checkpoint, so certainly absent from LMDB: if deleted, they are dropped.
         self._created: set[Key] = set()
+        self._dead = 0  # pending rows that were created and then deleted: take() drops them
         self.since: float | None = None  # the caller's clock when the oldest pending change was absorbed
 
     # -- collecting ------------------------------------------------------------------------------------------
@@ -48,6 +52,12 @@ class DeferredTables:
         if self.since is None:
             self.since = now
         self._pending.update(changes.rows)
+        deleted = changes.deleted
+        if deleted:  # set intersections run in C
+            if self._created:
+                self._dead += len(deleted & self._created)
+            if changes.created:
+                self._dead += len(deleted & changes.created)
         if changes.created:
             self._created |= changes.created
 
@@ -55,11 +65,18 @@ class DeferredTables:
     def pending_rows(self) -> int:
         return len(self._pending)
 
+    @property
+    def live_rows(self) -> int:
+        """Pending rows a checkpoint now would write."""
+        return len(self._pending) - self._dead
+
     def due(self, now: float) -> bool:
         """Whether a checkpoint should be written now (``now`` on the same clock as ``absorb``'s)."""
         if self.since is None:
             return False
-        return len(self._pending) >= self.max_rows or now - self.since >= self.max_seconds
+        pending = len(self._pending)
+        return (pending - self._dead >= self.max_rows or pending >= 8 * self.max_rows
+                or now - self.since >= self.max_seconds)
 
     def take(self) -> list[RowOp]:
         """The pending rows as ops for the checkpoint transaction; they stay readable until ``written``. Lazy
@@ -72,6 +89,7 @@ class DeferredTables:
         self._flushing = pending
         self._pending = {}
         self._created = set()
+        self._dead = 0
         self.since = None
         return ops
 
@@ -82,6 +100,7 @@ class DeferredTables:
     def discard(self) -> None:
         """Forget every pending row (the state tables were just replaced by a snapshot)."""
         self._pending, self._flushing, self._created = {}, {}, set()
+        self._dead = 0
         self.since = None
 
     # -- TableReader -----------------------------------------------------------------------------------------

@@ -76,15 +76,29 @@ def test_lazy_rows_are_encoded_only_when_read_or_written(tmp_path: Path) -> None
     assert encode.calls == 2  # ... and the deleted row never
 
 
-def test_a_checkpoint_is_due_by_rows_or_by_age(tmp_path: Path) -> None:
+def test_a_checkpoint_is_due_by_rows_it_would_write_or_by_age(tmp_path: Path) -> None:
     tables = DeferredTables(LmdbStore(str(tmp_path)), max_rows=3, max_seconds=1.0)
     assert not tables.due(100.0)  # nothing pending
     tables.absorb(_batch(("put", "a", b"1")), now=10.0)
     assert not tables.due(10.5)
     assert tables.due(11.0)
     tables.take()
-    tables.absorb(_batch(("put", "a", b"1"), ("put", "b", b"1"), ("put", "c", b"1")), now=20.0)
-    assert tables.due(20.0)
+    # Rows created and deleted again would not be written: they do not count.
+    tables.absorb(_batch(("create", "m1", b"x"), ("create", "m2", b"x"), ("put", "a", b"2")), now=20.0)
+    tables.absorb(_batch(("delete", "m1", None), ("create", "m3", b"x"), ("delete", "m3", None)), now=20.0)
+    assert tables.pending_rows == 4 and tables.live_rows == 2
+    assert not tables.due(20.0)
+    tables.absorb(_batch(("put", "b", b"1")), now=20.0)
+    assert tables.due(20.0)  # a, b and m2
+    assert sorted(key for _, key, _ in tables.take()) == [b"a", b"b", b"m2"]
+    assert tables.live_rows == 0
+    # Eight times max_rows pending in all (dead ones too) is due, to bound memory.
+    for i in range(12):
+        tables.absorb(_batch(("create", f"n{i}", b"x"), ("delete", f"n{i}", None)), now=30.0)
+    assert tables.live_rows == 0 and not tables.due(30.0)
+    for i in range(12, 24):
+        tables.absorb(_batch(("create", f"n{i}", b"x"), ("delete", f"n{i}", None)), now=30.0)
+    assert tables.pending_rows == 24 and tables.due(30.0)
 
 
 def test_discard_forgets_pending_rows(tmp_path: Path) -> None:
