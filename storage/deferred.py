@@ -24,7 +24,8 @@ from storage.lmdb_store import LmdbStore
 # or this long after the oldest pending change: long enough for a message's whole life to fall inside one window at
 # high rates, short enough to bound replay. The live bound keeps each checkpoint small when every row survives (a
 # backlog being filled), as a checkpoint holds up the writes that follow it; eight times as many pending rows in
-# all (mostly dead ones) bound memory.
+# all (mostly dead ones) bound memory. When most rows created in a window outlived it, waiting gains nothing: the
+# next window ends at a quarter of the rows, so a backlog fill writes small checkpoints often.
 CHECKPOINT_ROWS = 16_384
 CHECKPOINT_SECONDS = 2.0
 
@@ -42,6 +43,7 @@ class DeferredTables:
         # Rows created since the last checkpoint, so certainly absent from LMDB: if deleted, they are dropped.
         self._created: set[Key] = set()
         self._dead = 0  # pending rows that were created and then deleted: take() drops them
+        self._live_limit = max_rows  # live rows that make a checkpoint due (see CHECKPOINT_ROWS)
         self.since: float | None = None  # the caller's clock when the oldest pending change was absorbed
 
     # -- collecting ------------------------------------------------------------------------------------------
@@ -75,13 +77,16 @@ class DeferredTables:
         if self.since is None:
             return False
         pending = len(self._pending)
-        return (pending - self._dead >= self.max_rows or pending >= 8 * self.max_rows
+        return (pending - self._dead >= self._live_limit or pending >= 8 * self.max_rows
                 or now - self.since >= self.max_seconds)
 
     def take(self) -> list[RowOp]:
         """The pending rows as ops for the checkpoint transaction; they stay readable until ``written``. Lazy
         values are left for ``LmdbStore.write`` to encode, in the writer thread rather than on the event loop."""
         pending = self._pending
+        created = len(self._created)
+        outlived = created - self._dead  # rows created in this window and still there
+        self._live_limit = max(1, self.max_rows // 4) if created and 2 * outlived >= created else self.max_rows
         for row in self._created:
             if row in pending and pending[row] is None:  # created and deleted since the last checkpoint
                 del pending[row]
@@ -101,6 +106,7 @@ class DeferredTables:
         """Forget every pending row (the state tables were just replaced by a snapshot)."""
         self._pending, self._flushing, self._created = {}, {}, set()
         self._dead = 0
+        self._live_limit = self.max_rows
         self.since = None
 
     # -- TableReader -----------------------------------------------------------------------------------------

@@ -101,6 +101,25 @@ def test_a_checkpoint_is_due_by_rows_it_would_write_or_by_age(tmp_path: Path) ->
     assert tables.pending_rows == 24 and tables.due(30.0)
 
 
+def test_when_created_rows_outlive_the_window_the_next_one_is_shorter(tmp_path: Path) -> None:
+    tables = DeferredTables(LmdbStore(str(tmp_path)), max_rows=8, max_seconds=60.0)
+    # A backlog filling: every created row survives the window.
+    tables.absorb(_batch(*(("create", f"a{i}", b"x") for i in range(8))), now=0.0)
+    assert tables.due(0.0)
+    tables.take()
+    tables.absorb(_batch(*(("create", f"b{i}", b"x") for i in range(2))), now=1.0)
+    assert tables.due(1.0)  # a quarter of max_rows now
+    tables.take()  # b0 and b1 outlived this window too
+    # Messages cycling: most created rows die within the window, so the window grows back.
+    tables.absorb(_batch(*(("create", f"c{i}", b"x") for i in range(2))), now=2.0)
+    tables.absorb(_batch(("delete", "c0", None), ("delete", "c1", None), ("create", "c2", b"x"),
+                         ("put", "q", b"1")), now=2.0)
+    assert tables.live_rows == 2 and tables.due(2.0)  # c2 and q: still a quarter
+    tables.take()  # of c0..c2 only c2 outlived it
+    tables.absorb(_batch(*(("create", f"d{i}", b"x") for i in range(4))), now=3.0)
+    assert not tables.due(3.0)
+
+
 def test_discard_forgets_pending_rows(tmp_path: Path) -> None:
     store = LmdbStore(str(tmp_path))
     store.write([("t", b"a", b"disk")])
