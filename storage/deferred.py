@@ -76,8 +76,7 @@ class DeferredTables:
         """Whether a checkpoint should be written now (``now`` on the same clock as ``absorb``'s)."""
         if self.since is None:
             return False
-        pending = len(self._pending)
-        return (pending - self._dead >= self._live_limit or pending >= 8 * self.max_rows
+        return (self.live_rows >= self._live_limit or self.pending_rows >= 8 * self.max_rows
                 or now - self.since >= self.max_seconds)
 
     def take(self) -> list[RowOp]:
