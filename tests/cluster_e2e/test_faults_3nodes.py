@@ -40,8 +40,10 @@ def test_kill9_the_leader_then_it_restarts_with_its_data_and_catches_up(cluster3
     finally:
         load.stop()
     finish_and_check(c, load)
-    status = c.status(old)
-    assert status is not None and status.leader == c.leader() and status.voters == tuple(c.ids)
+    # An election may still happen on a loaded machine between reading the status and finding the leader: wait for
+    # the restarted node to follow whichever leader the running nodes agree on, with every voter.
+    c.wait_for(lambda: (s := c.status(old)) is not None and s.leader == c.leader() and s.voters == tuple(c.ids),
+               20, f"{old} to follow the agreed leader with every voter")
 
 
 def test_sigstop_the_leader_then_sigcont_it(cluster3: Cluster) -> None:
