@@ -22,10 +22,10 @@ from storage.lmdb_store import LmdbStore
 
 # A checkpoint is due once this many pending rows would be written (rows created and removed again do not count),
 # or this long after the oldest pending change: long enough for a message's whole life to fall inside one window at
-# high rates, short enough to bound replay. The live bound keeps each checkpoint small when every row survives (a
-# backlog being filled), as a checkpoint holds up the writes that follow it; eight times as many pending rows in
-# all (mostly dead ones) bound memory. When most rows created in a window outlived it, waiting gains nothing: the
-# next window ends at a quarter of the rows, so a backlog fill writes small checkpoints often.
+# high rates, short enough to bound replay. The row bound keeps each checkpoint small when every row survives (a
+# backlog being filled), as a checkpoint holds up the writes that follow it; it also bounds memory, as dead rows
+# leave at once. When most rows created in a window outlived it, waiting gains nothing: the next window ends at a
+# quarter of the rows, so a backlog fill writes small checkpoints often.
 CHECKPOINT_ROWS = 16_384
 CHECKPOINT_SECONDS = 2.0
 
@@ -40,9 +40,10 @@ class DeferredTables:
         self.max_seconds = max_seconds
         self._pending: dict[Key, Row | None] = {}
         self._flushing: dict[Key, Row | None] = {}
-        # Rows created since the last checkpoint, so certainly absent from LMDB: if deleted, they are dropped.
+        # Rows created since the last checkpoint and still there, so certainly absent from LMDB: deleting one drops
+        # it from the pending rows at once, rather than leaving a delete for the checkpoint to skip.
         self._created: set[Key] = set()
-        self._dead = 0  # pending rows that were created and then deleted: take() drops them
+        self._born = 0  # rows created since the last checkpoint, dead or alive (for the adaptive window)
         self._live_limit = max_rows  # live rows that make a checkpoint due (see CHECKPOINT_ROWS)
         self.since: float | None = None  # the caller's clock when the oldest pending change was absorbed
 
@@ -53,15 +54,19 @@ class DeferredTables:
             return
         if self.since is None:
             self.since = now
-        self._pending.update(changes.rows)
-        deleted = changes.deleted
-        if deleted:  # set intersections run in C
-            if self._created:
-                self._dead += len(deleted & self._created)
-            if changes.created:
-                self._dead += len(deleted & changes.created)
+        pending = self._pending
+        pending.update(changes.rows)
+        created = self._created
         if changes.created:
-            self._created |= changes.created
+            self._born += len(changes.created)
+            created |= changes.created
+        if changes.deleted and created:
+            dead = changes.deleted & created  # set intersections run in C
+            if dead:
+                for row in dead:
+                    if pending[row] is None:  # not created again after the delete, in the same batch
+                        del pending[row]
+                        created.discard(row)
 
     @property
     def pending_rows(self) -> int:
@@ -69,31 +74,26 @@ class DeferredTables:
 
     @property
     def live_rows(self) -> int:
-        """Pending rows a checkpoint now would write."""
-        return len(self._pending) - self._dead
+        """Pending rows a checkpoint now would write (every pending row, since dead ones leave at once)."""
+        return len(self._pending)
 
     def due(self, now: float) -> bool:
         """Whether a checkpoint should be written now (``now`` on the same clock as ``absorb``'s)."""
         if self.since is None:
             return False
-        return (self.live_rows >= self._live_limit or self.pending_rows >= 8 * self.max_rows
-                or now - self.since >= self.max_seconds)
+        return self.live_rows >= self._live_limit or now - self.since >= self.max_seconds
 
     def take(self) -> list[RowOp]:
         """The pending rows as ops for the checkpoint transaction; they stay readable until ``written``. Lazy
         values are left for ``LmdbStore.write`` to encode, in the writer thread rather than on the event loop."""
         pending = self._pending
-        created = len(self._created)
-        outlived = created - self._dead  # rows created in this window and still there
-        self._live_limit = max(1, self.max_rows // 4) if created and 2 * outlived >= created else self.max_rows
-        for row in self._created:
-            if row in pending and pending[row] is None:  # created and deleted since the last checkpoint
-                del pending[row]
+        born, outlived = self._born, len(self._created)  # rows created in this window, and those still there
+        self._live_limit = max(1, self.max_rows // 4) if born and 2 * outlived >= born else self.max_rows
         ops = [(table, key, value) for (table, key), value in pending.items()]
         self._flushing = pending
         self._pending = {}
         self._created = set()
-        self._dead = 0
+        self._born = 0
         self.since = None
         return ops
 
@@ -104,7 +104,7 @@ class DeferredTables:
     def discard(self) -> None:
         """Forget every pending row (the state tables were just replaced by a snapshot)."""
         self._pending, self._flushing, self._created = {}, {}, set()
-        self._dead = 0
+        self._born = 0
         self._live_limit = self.max_rows
         self.since = None
 
