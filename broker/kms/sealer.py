@@ -37,6 +37,10 @@ KINESIS_MANAGED = "alias/aws/kinesis"
 LABELS: dict[str, bytes] = {SQS_MANAGED: b"sqs-messages\x00", KINESIS_MANAGED: b"kinesis-records\x00"}
 TEXT_PREFIX = "\x00RMK:"
 _TEXT_START = len(TEXT_PREFIX)
+# Texts this process sealed recently, kept with their plaintext until first opened: a queue's message is mostly
+# received from the node it was sent to within seconds, and opening costs more than sealing. Past this many
+# characters held, the memory starts over (a backlog bigger than that opens by decrypting, as before).
+RECENT_CHARS = 32 << 20
 
 RootGetter = Callable[[], bytes | None]
 _Sealing = tuple[bytes, AESGCM]
@@ -55,6 +59,10 @@ class Sealer:
         self._roots = dict(roots or {})
         self._sealing: dict[tuple[str, bytes], _Sealing] = {}
         self._opening: dict[tuple[bytes, bytes], AESGCM] = {}
+        # sealed text -> its plaintext, for texts sealed here and not yet opened (see RECENT_CHARS). Safe because
+        # the keys are fixed for the process's life: whatever this process sealed, it could open.
+        self._recent: dict[str, str] = {}
+        self._recent_chars = 0
 
     @property
     def keyring(self) -> Keyring:
@@ -113,7 +121,18 @@ class Sealer:
             nonce = nonces[i * NONCE:(i + 1) * NONCE]
             sealed = header + nonce + encrypt(nonce, text.encode("utf-8"), header)
             out.append(TEXT_PREFIX + encode(sealed, newline=False).decode("ascii"))
+        self._remember(out, texts)
         return out
+
+    def _remember(self, sealed: list[str], texts: list[str]) -> None:
+        chars = sum(map(len, sealed)) + sum(map(len, texts))
+        if self._recent_chars + chars > RECENT_CHARS:
+            self._recent.clear()
+            self._recent_chars = 0
+            if chars > RECENT_CHARS:
+                return
+        self._recent.update(zip(sealed, texts, strict=True))
+        self._recent_chars += chars
 
     def open_text(self, text: str) -> str:
         """The text of a ``seal_text`` value."""
@@ -124,12 +143,20 @@ class Sealer:
         return self.open(sealed).decode("utf-8")
 
     def open_texts(self, texts: list[str]) -> list[str]:
-        """``open_text`` of each of ``texts`` (a receive's batch): the key is looked up once per run of bodies
-        sealed under the same key version, which is every body of a queue between rotations."""
+        """``open_text`` of each of ``texts`` (a receive's batch): a text this process sealed and has not opened
+        yet comes from memory; otherwise the key is looked up once per run of bodies sealed under the same key
+        version, which is every body of a queue between rotations."""
         out: list[str] = []
         head: bytes | None = None
         aead: AESGCM | None = None
+        recent = self._recent
         for text in texts:
+            if recent:
+                plain = recent.pop(text, None)
+                if plain is not None:
+                    self._recent_chars -= len(text) + len(plain)
+                    out.append(plain)
+                    continue
             try:
                 sealed = binascii.a2b_base64(text[_TEXT_START:])
             except (ValueError, binascii.Error):

@@ -131,6 +131,24 @@ def test_batch_text_sealing_gives_each_body_its_own_nonce() -> None:
     assert wrong.value.kind == INVALID_STATE
 
 
+def test_texts_sealed_here_open_from_memory_once_and_by_decrypting_after(monkeypatch: pytest.MonkeyPatch) -> None:
+    sealer = Sealer(_ring(V1))
+    bodies = [f"body {i}" for i in range(20)]
+    sealed = sealer.seal_texts("alias/orders", bodies)
+    tampered = TEXT_PREFIX + base64.b64encode(base64.b64decode(sealed[0][len(TEXT_PREFIX):])[:-1] + b"?").decode()
+    with pytest.raises(KmsFailure):  # a text that is not one sealed here is decrypted, and its tag checked
+        sealer.open_texts([tampered])
+    order = list(range(20))[::-1]
+    assert sealer.open_texts([sealed[i] for i in order]) == [bodies[i] for i in order]
+    assert sealer.open_texts(sealed) == bodies  # opened before: decrypted now, same answer
+    other = Sealer(_ring(V1))
+    assert other.open_texts(sealed) == bodies  # another node (or a restart) decrypts
+    monkeypatch.setattr("broker.kms.sealer.RECENT_CHARS", 100)  # the memory fills and starts over
+    more = [f"more {i}" for i in range(30)]
+    assert sealer.open_texts(sealer.seal_texts("alias/orders", more[:15]) + sealer.seal_texts("alias/orders",
+                                                                                              more[15:])) == more
+
+
 def test_kinesis_records_are_per_stream_and_legacy_records_still_open() -> None:
     secret = os.urandom(32)
     records = RecordSealer(Sealer(roots={KINESIS_MANAGED: lambda: secret}))
