@@ -3,9 +3,11 @@
 One loop task owns the node. Each turn it proposes every proposal collected since the previous turn as ONE batch
 (group commit), then turns each ``Ready`` into exactly one LMDB write transaction with fsync, run in a single writer
 thread: new entries, hard state, the state-machine changes of the committed entries applied in this Ready and
-``last_applied``. Only after that write does it send the Ready's messages, resolve proposals and confirmed reads, and
-``advance``. (A Ready that installs a snapshot from the leader is the one exception: the snapshot is written first,
-the state machine restored from it, then the entries that follow are applied in a second transaction.)
+``last_applied``. Only after that write does it send the Ready's messages (a leader's appends and heartbeats go
+out before it, so that followers write in parallel: ``Ready.send_before_persist``), resolve proposals and confirmed
+reads, and ``advance``. (A Ready that installs a snapshot from the leader is the one exception: the snapshot is
+written first, the state machine restored from it, then the entries that follow are applied in a second
+transaction.)
 
 Messages from peers are stepped into the node as they arrive, also while a write is in flight; that is safe because
 anything the node emits meanwhile is sent only after the NEXT Ready's write, which follows this one.
@@ -621,6 +623,9 @@ class RaftReplicator:
                 lg.append(rd.entries)
             if rd.hard_state is not None:
                 lg.set_hard_state(rd.hard_state)
+        sent = rd.send_before_persist and bool(rd.messages)
+        if sent:  # a leader's appends: followers write them while we do
+            self.transport.send(rd.messages)
         committed = rd.committed_entries
         changes = ChangeSet()
         replies: list[object] = []
@@ -660,7 +665,8 @@ class RaftReplicator:
         if committed:
             self._applied = committed[-1].index
             self._last_ts = last_ts
-        self.transport.send(rd.messages)
+        if not sent:
+            self.transport.send(rd.messages)
         if committed:
             self._sm.after_durable()
             self._resolve(committed, replies)

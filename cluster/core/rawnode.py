@@ -7,6 +7,7 @@ The runtime's loop (etcd's contract)::
         rd = node.ready()
         persist rd.snapshot (if any), rd.entries and rd.hard_state durably (fsync)   # 1. persist
         send rd.messages                                                            # 2. only then send
+                                   # (or while persisting, when rd.send_before_persist: a leader's appends)
         install rd.snapshot into the state machine, apply rd.committed_entries      # 3. apply
         node.advance(rd)                                                            # 4. acknowledge
 
@@ -46,18 +47,25 @@ from cluster.core.types import (
 @dataclass(slots=True)
 class Ready:
     """One batch of work for the runtime. Persist ``snapshot``, ``entries`` and ``hard_state`` BEFORE sending
-    ``messages``; apply ``snapshot`` then ``committed_entries`` after persisting; then call ``advance``."""
+    ``messages`` (unless ``send_before_persist``); apply ``snapshot`` then ``committed_entries`` after persisting;
+    then call ``advance``."""
 
     soft_state: SoftState | None = None  # set when leader or role changed
     hard_state: HardState | None = None  # set when term, vote or commit changed
     entries: list[Entry] = field(default_factory=list)  # to append (replacing any stored suffix from [0].index)
     snapshot: Snapshot | None = None  # received from the leader: persist (replacing the log) and install
     committed_entries: list[Entry] = field(default_factory=list)  # to apply, in order
-    messages: list[Message] = field(default_factory=list)  # to send after persisting
+    messages: list[Message] = field(default_factory=list)  # to send after persisting (see below)
     read_states: list[ReadState] = field(default_factory=list)  # confirmed reads; serve once index is applied
     # An fsync is needed before sending: new entries, a snapshot, or a term/vote change. A change of the commit
     # index alone may be written without waiting for the disk (it is recomputed after a crash).
     must_sync: bool = False
+    # ``messages`` may be sent while ``entries`` are being persisted (Raft thesis 10.2.1, as etcd does): the leader's
+    # appends and heartbeats, when neither term nor vote changed and no snapshot came. Followers then write the
+    # entries in parallel with the leader instead of after it. Safe because everything of earlier Readys is durable
+    # already, and an entry the leader has not persisted yet can only become committed by followers' acks that the
+    # core steps in later, whose effects (commit index, applying) leave in a later Ready, after this one's write.
+    send_before_persist: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,8 +222,9 @@ class RawNode:
             messages=r.msgs,
             read_states=r.read_states,
         )
-        rd.must_sync = bool(rd.entries) or rd.snapshot is not None or (
-            hard.term != self._prev_hard.term or hard.vote != self._prev_hard.vote)
+        vote_changed = hard.term != self._prev_hard.term or hard.vote != self._prev_hard.vote
+        rd.must_sync = bool(rd.entries) or rd.snapshot is not None or vote_changed
+        rd.send_before_persist = r.role == Role.LEADER and rd.snapshot is None and not vote_changed
         r.msgs = []
         r.read_states = []
         return rd

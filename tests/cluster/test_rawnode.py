@@ -105,6 +105,51 @@ def test_ready_messages_only_after_entries_are_handed_out() -> None:
     assert not rd.committed_entries  # not committed before followers acknowledge
 
 
+def test_a_leaders_appends_may_leave_before_its_write_but_the_commit_only_after() -> None:
+    """Followers write in parallel with the leader; an entry committed by their acks alone while the leader is still
+    writing it surfaces (as committed entries, and as a commit index in messages) only in a later Ready."""
+    env = Interaction()
+    for cmd in ["add-nodes 3 voters=n1,n2,n3", "campaign n1", "stabilize"]:
+        env.run(cmd)
+    nodes = {nid: (env.nodes[nid].raw, env.nodes[nid].storage) for nid in ("n1", "n2", "n3")}
+    leader, leader_storage = nodes["n1"]
+    assert leader is not None
+    idx, _ = leader.propose(b"x")
+    rd = leader.ready()
+    assert rd.send_before_persist and rd.must_sync and [e.index for e in rd.entries] == [idx]
+    acks = []
+    for nid in ("n2", "n3"):  # the appends reach the followers while the leader's write is under way
+        follower, storage = nodes[nid]
+        assert follower is not None
+        for m in rd.messages:
+            if m.to == nid:
+                follower.step(m)
+        frd = follower.ready()
+        assert not frd.send_before_persist  # a follower acknowledges only what it has written
+        persist(storage, frd)
+        acks.extend(frd.messages)
+        follower.advance(frd)
+    for m in acks:
+        leader.step(m)  # both acks arrive before the leader's own write has finished
+    persist(leader_storage, rd)
+    leader.advance(rd)
+    assert not rd.committed_entries
+    later = leader.ready()
+    assert [e.index for e in later.committed_entries] == [idx]
+    assert all(m.commit >= idx for m in later.messages if m.type in (MsgType.APP, MsgType.HEARTBEAT))
+
+
+def test_vote_changes_are_written_before_any_message_leaves() -> None:
+    env = Interaction()
+    for cmd in ["add-nodes 3 voters=n1,n2,n3 prevote=false", "campaign n1", "stabilize"]:
+        env.run(cmd)
+    candidate = env.nodes["n2"].raw
+    assert candidate is not None
+    candidate.campaign()
+    rd = candidate.ready()
+    assert rd.messages and rd.must_sync and not rd.send_before_persist  # its new term and its vote go first
+
+
 def test_conf_change_rules() -> None:
     node, s = single()
     with pytest.raises(ProposalDropped, match="invalid conf change"):

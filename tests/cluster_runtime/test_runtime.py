@@ -274,4 +274,8 @@ async def test_a_failed_disk_write_stops_that_node_and_the_others_carry_on(clust
     rest = [n for n in IDS if n != leader.node_id]
     new = await cluster.leader(rest)
     assert await new.rep.propose_and_wait(b"fine") == (new.rep.log.last_index(), b"fine")
-    assert b"never durable" not in cluster.nodes[rest[0]].sm.datas()
+    # The leader sent its append before its own write failed (followers write in parallel), so the entry may
+    # still be committed by the next leader, as after any leader crash: the client got a retryable error, and
+    # either way both remaining nodes hold the same history.
+    agreed = await cluster.converged(rest)
+    assert agreed[-1] == b"fine" and set(agreed) <= {b"never durable", b"fine"}
