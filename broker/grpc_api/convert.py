@@ -44,15 +44,15 @@ def attribute_params(attributes: Mapping[str, AttributeValue]) -> dict[str, dict
     return out
 
 
-def received_response(received: list[ReceivedMessage]) -> ReceiveResponse:
-    """The response carrying ``received``, every field a consumer may need (the wire is cheap next to a second
-    call). Each message is built in place (``messages.add``): building Messages and then passing the list copies
-    each one again, which cost more than twice as much per message."""
+def received_response(received: list[ReceivedMessage], bodies: list[str]) -> ReceiveResponse:
+    """The response carrying ``received`` with ``bodies`` (opened), every field a consumer may need (the wire is
+    cheap next to a second call). Each message is built in place (``messages.add``): building Messages and then
+    passing the list copies each one again, which cost more than twice as much per message."""
     out = ReceiveResponse()
     add = out.messages.add
-    for r in received:
+    for r, body in zip(received, bodies, strict=True):
         msg = r.message
-        m = add(message_id=msg.message_id, receipt_handle=r.receipt_handle, body=msg.body, md5_of_body=msg.md5_body,
+        m = add(message_id=msg.message_id, receipt_handle=r.receipt_handle, body=body, md5_of_body=msg.md5_body,
                 receive_count=r.receive_count, sent_timestamp_ms=msg.sent_ts,
                 first_receive_timestamp_ms=r.first_receive_ts, sender_id=msg.sender_id)
         if msg.group_id is not None:  # FIFO (or a standard message sent with a group id)

@@ -208,10 +208,10 @@ class QueuesServicer:
             if wait is None:
                 await service.require_queue(account, name)
                 wait = service.receive_wait_seconds(account, name)
-            received = await service.receive(ReceiveMessages(account, name, count, visibility, attempt), wait)
+            received, bodies = await service.receive(ReceiveMessages(account, name, count, visibility, attempt), wait)
         except Exception as exc:
             await abort(context, exc)
-        return received_response(received)
+        return received_response(received, bodies)
 
     async def Delete(self, request: pb.DeleteRequest, context: Context) -> pb.BatchResponse:
         try:
@@ -311,11 +311,11 @@ class _ConsumeSession:
                 if service.stopping:
                     raise errors.ServiceUnavailable("Service is unable to handle request: the node is shutting down.")
                 command = ReceiveMessages(self.account, self.name, min(room, self.max_batch), self.visibility, None)
-                received = await service.receive(command, CONSUME_POLL_SECONDS)
+                received, bodies = await service.receive(command, CONSUME_POLL_SECONDS)
                 if received:
                     self.unsettled += len(received)
                     self._out.put_nowait(pb.ConsumeResponse(
-                        messages=received_response(received)))
+                        messages=received_response(received, bodies)))
         except Exception as exc:
             self._fail(exc)
 

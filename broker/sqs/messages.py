@@ -83,11 +83,12 @@ def attribute_selector(names: list[str] | None) -> tuple[bool, frozenset[str], t
     return False, frozenset(n for n in names if not n.endswith(".*")), prefixes
 
 
-def render_message(received: ReceivedMessage, system_names: frozenset[str],
+def render_message(received: ReceivedMessage, body: str, system_names: frozenset[str],
                    selector: tuple[bool, frozenset[str], tuple[str, ...]], region: str = "us-east-1") -> dict[str, Any]:
+    """One received message as ReceiveMessage returns it; ``body`` as the consumer reads it (opened)."""
     msg = received.message
     out: dict[str, Any] = {"MessageId": msg.message_id, "ReceiptHandle": received.receipt_handle,
-                           "MD5OfBody": msg.md5_body, "Body": msg.body}
+                           "MD5OfBody": msg.md5_body, "Body": body}
     if system_names:
         every = "All" in system_names
         values = {"SenderId": msg.sender_id, "SentTimestamp": str(msg.sent_ts),
