@@ -36,6 +36,11 @@ class ModelPart(Protocol):
 
     def take_wakeups(self) -> set[Any]: ...
 
+    @property
+    def dirty_rows(self) -> int: ...
+
+    def flush_rows(self, changes: ChangeSink) -> int: ...
+
 
 class BrokerStateMachine:
     """Applies replicated commands to the model parts; notifies long pollers after each durable batch."""
@@ -83,3 +88,9 @@ class BrokerStateMachine:
         for part in self.parts:
             part.restore(reader)
         self._woken.clear()
+
+    def dirty_rows(self) -> int:
+        return sum(part.dirty_rows for part in self.parts)
+
+    def flush_rows(self, changes: ChangeSink) -> int:
+        return sum(part.flush_rows(changes) for part in self.parts)

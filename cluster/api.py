@@ -39,6 +39,15 @@ class StateMachine(Protocol):
         """Rebuild in-memory state from the persisted tables (start-up, snapshot install)."""
         ...
 
+    def dirty_rows(self) -> int:
+        """Rows the state machine holds back for the next checkpoint instead of recording them as they change."""
+        ...
+
+    def flush_rows(self, changes: ChangeSink) -> int:
+        """A checkpoint of the state applied so far is being taken: record the held-back rows in ``changes``;
+        return how many rows were created and removed again since the last checkpoint without being written."""
+        ...
+
 
 class NotLeader(Exception):
     """This node cannot accept proposals right now; ``leader_hint`` names the node that may."""

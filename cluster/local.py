@@ -111,7 +111,7 @@ class LocalReplicator:
         self._wakeup.set()
         if self._task is not None:
             await self._task
-        if self.tables.since is not None and not self._failed:  # a restart then replays nothing
+        if (self.tables.since is not None or self._sm.dirty_rows()) and not self._failed:  # restart replays none
             ops, ranges = self._checkpoint()
             await asyncio.get_running_loop().run_in_executor(self._writer, self._store.write, ops, ranges)
             self.tables.written()
@@ -151,8 +151,8 @@ class LocalReplicator:
             self._idle.clear()
             try:
                 now = time.monotonic()
-                checkpoint = self.tables.due(now)
-                ops, ranges = self._checkpoint() if checkpoint else ([], [])
+                checkpoint = self.tables.due(now, self._sm.dirty_rows())
+                ops, ranges = self._checkpoint() if checkpoint else ([], [])  # of the state before this batch
                 replies, changes = self._apply(batch, ops)
                 ops.extend(changes.payload)
                 started = time.perf_counter()
@@ -207,7 +207,7 @@ class LocalReplicator:
         """Every pending state row with the ``last_applied`` they reach (the batches applied so far), and the
         deletion of the log entries that checkpoint covers beyond ``keep_log_entries``."""
         index, ts = self.last_applied, self._last_ts
-        ops = self.tables.take()
+        ops = self.tables.take(self._sm.flush_rows)
         ops.append((META_TABLE, _LAST_APPLIED, keys.u64_pack(index)))
         ops.append((META_TABLE, _LAST_TS, keys.u64_pack(ts)))
         self._checkpointed = index

@@ -270,7 +270,8 @@ class RaftReplicator:
         if self._snap_job is not None:
             with contextlib.suppress(Exception):
                 await self._snap_job
-        if self._failed is None and self.tables.since is not None:  # a restart then replays nothing
+        if self._failed is None and (self.tables.since is not None or self._sm.dirty_rows()):
+            # a restart then replays nothing
             with contextlib.suppress(Exception):
                 await self._write_checkpoint()
         self._writer.shutdown(wait=True)
@@ -627,6 +628,11 @@ class RaftReplicator:
         if sent:  # a leader's appends: followers write them while we do
             self.transport.send(rd.messages)
         committed = rd.committed_entries
+        # A checkpoint covers the state as applied so far: taken before this Ready's entries are applied, because
+        # the state machine hands over the rows it held back as they are now.
+        now = time.monotonic()
+        checkpoint = self.tables.due(now, self._sm.dirty_rows())
+        writes = self._take_checkpoint() if checkpoint else []
         changes = ChangeSet()
         replies: list[object] = []
         last_ts = self._last_ts
@@ -646,9 +652,6 @@ class RaftReplicator:
                 self._conf_history.append((e.index, ConfChange.decode(e.data).result))
             replies.append(reply)
             last_ts = max(last_ts, e.ts)
-        now = time.monotonic()
-        checkpoint = self.tables.due(now)
-        writes = self._take_checkpoint() if checkpoint else []
         writes.extend(changes.payload)
         ops, ranges, durable_last = lg.take_writes()
         writes.extend(ops)
@@ -684,7 +687,7 @@ class RaftReplicator:
     def _take_checkpoint(self) -> list[RowOp]:
         """Every pending state row and the ``last_applied`` they reach, as ops for the next write."""
         self.log.set_applied(self._applied, self._last_ts)
-        return self.tables.take()
+        return self.tables.take(self._sm.flush_rows)
 
     async def _write_checkpoint(self) -> None:
         writes = self._take_checkpoint()

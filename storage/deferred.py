@@ -15,9 +15,9 @@ records): pending rows first, then the rows a checkpoint is writing, then LMDB.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
-from storage.changes import ChangeSet, Key, Row, RowOp, encoded
+from storage.changes import ChangeSet, ChangeSink, Key, Row, RowOp, encoded
 from storage.lmdb_store import LmdbStore
 
 # A checkpoint is due once this many pending rows would be written (rows created and removed again do not count),
@@ -54,6 +54,9 @@ class DeferredTables:
             return
         if self.since is None:
             self.since = now
+        self._merge(changes)
+
+    def _merge(self, changes: ChangeSet) -> None:
         pending = self._pending
         pending.update(changes.rows)
         created = self._created
@@ -77,15 +80,26 @@ class DeferredTables:
         """Pending rows a checkpoint now would write (every pending row, since dead ones leave at once)."""
         return len(self._pending)
 
-    def due(self, now: float) -> bool:
-        """Whether a checkpoint should be written now (``now`` on the same clock as ``absorb``'s)."""
+    def due(self, now: float, held: int = 0) -> bool:
+        """Whether a checkpoint should be written now (``now`` on the same clock as ``absorb``'s). ``held``: rows
+        the state machine holds back for the checkpoint itself (``take``'s ``flush``); they count as pending from
+        the first call that reports them."""
+        if held and self.since is None:
+            self.since = now
         if self.since is None:
             return False
-        return self.live_rows >= self._live_limit or now - self.since >= self.max_seconds
+        return self.live_rows + held >= self._live_limit or now - self.since >= self.max_seconds
 
-    def take(self) -> list[RowOp]:
+    def take(self, flush: Callable[[ChangeSink], int] | None = None) -> list[RowOp]:
         """The pending rows as ops for the checkpoint transaction; they stay readable until ``written``. Lazy
-        values are left for ``LmdbStore.write`` to encode, in the writer thread rather than on the event loop."""
+        values are left for ``LmdbStore.write`` to encode, in the writer thread rather than on the event loop.
+
+        ``flush`` records the rows the state machine held back (as of the state this checkpoint covers) and
+        returns how many rows came and went unwritten meanwhile (``cluster.api.StateMachine.flush_rows``)."""
+        if flush is not None:
+            held = ChangeSet()
+            self._born += flush(held)
+            self._merge(held)
         pending = self._pending
         born, outlived = self._born, len(self._created)  # rows created in this window, and those still there
         self._live_limit = max(1, self.max_rows // 4) if born and 2 * outlived >= born else self.max_rows

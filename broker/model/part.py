@@ -48,3 +48,14 @@ class DispatchingPart(Generic[Key]):
     def take_wakeups(self) -> set[Key]:
         woken, self.wakeups = self.wakeups, set()
         return woken
+
+    @property
+    def dirty_rows(self) -> int:
+        """Rows this part writes itself at the next checkpoint (``flush_rows``); most parts record every change
+        in the ChangeSink as it happens and have none."""
+        return 0
+
+    def flush_rows(self, changes: ChangeSink) -> int:
+        """Record the rows held back for the checkpoint being taken; return how many rows came and went unwritten
+        since the last one."""
+        return 0

@@ -69,7 +69,7 @@ from broker.model.sqs_keys import (
 )
 from broker.model.sqs_movetask import CANCELLED, COMPLETED, FAILED, MAX_TASKS_PER_SOURCE, RUNNING, MoveTask
 from broker.model.sqs_policy import add_statement, remove_statement
-from broker.model.sqs_queue import VISIBLE, Msg, Queue
+from broker.model.sqs_queue import ON_DISK_MESSAGE, ON_DISK_STATE, VISIBLE, Msg, Queue
 from broker.model.sqs_types import (
     MAX_IN_FLIGHT,
     MAX_LIST_QUEUES,
@@ -143,6 +143,11 @@ class SqsModel(DispatchingPart[QueueKey]):
         # Queues that got receivable messages during the entries applied since the last ``take_wakeups``.
         self.wakeups: set[QueueKey] = set()
         self.tasks: dict[int, MoveTask] = {}  # move tasks by id (log index of their StartMoveTask), oldest first
+        # Messages whose rows changed since the last ``flush_rows`` (removed ones too), with their queue. Message
+        # rows are not recorded in the ChangeSink one by one: most messages live for milliseconds, so recording
+        # them cost more than everything else a checkpoint saves. The checkpoint asks for them instead.
+        self._dirty: dict[Msg, Queue] = {}
+        self._vanished = 0  # messages created and removed again since the last flush: never written
         self._handlers: dict[type[Any], Callable[[Any, Meta, ChangeSink], object]] = {
             CreateQueue: self._create_queue, DeleteQueue: self._delete_queue, PurgeQueue: self._purge_queue,
             SetQueueAttributes: self._set_attributes, TagQueue: self._tag_queue, UntagQueue: self._untag_queue,
@@ -190,12 +195,45 @@ class SqsModel(DispatchingPart[QueueKey]):
         for msg in q.clear():
             self._record_delete(q, msg, changes)
 
-    @staticmethod
-    def _record_delete(q: Queue, msg: Msg, changes: ChangeSink) -> None:
-        key = message_key(q.queue_id, msg.seq)
-        changes.delete(MESSAGES, key)
-        if msg.receive_count:
-            changes.delete(MSGSTATE, key)
+    def _record_delete(self, q: Queue, msg: Msg, changes: ChangeSink) -> None:
+        msg.gone = True
+        if msg.disk:
+            self._dirty[msg] = q  # its rows leave at the next checkpoint
+        elif self._dirty.pop(msg, None) is not None:
+            self._vanished += 1
+
+    # -- checkpoints ------------------------------------------------------------------------------------------
+
+    @property
+    def dirty_rows(self) -> int:
+        """Messages whose rows the next checkpoint writes or deletes."""
+        return len(self._dirty)
+
+    def flush_rows(self, changes: ChangeSink) -> int:
+        """Record the current rows of every message changed since the last flush in ``changes`` (a checkpoint is
+        being taken of the state as applied so far); return how many messages came and went meanwhile unwritten.
+
+        A message is one MESSAGES row (its StoredMessage and visible_at; restore takes it as is) and, once received,
+        one MSGSTATE row with its delivery state, which restore lays over it."""
+        for msg, q in self._dirty.items():
+            key = message_key(q.queue_id, msg.seq)
+            if msg.gone:
+                if msg.disk & ON_DISK_MESSAGE:
+                    changes.delete(MESSAGES, key)
+                if msg.disk & ON_DISK_STATE:
+                    changes.delete(MSGSTATE, key)
+                msg.disk = 0
+                continue
+            if not msg.disk & ON_DISK_MESSAGE:
+                changes.create(MESSAGES, key, (_pack_message_row, (msg.stored, msg.visible_at)))
+            if msg.receive_count:
+                changes.put(MSGSTATE, key, (codec.pack, (
+                    msg.visible_at, msg.receive_count, msg.first_receive_ts, msg.receipt, msg.received_at)))
+                msg.disk |= ON_DISK_STATE
+            msg.disk |= ON_DISK_MESSAGE
+        self._dirty.clear()
+        vanished, self._vanished = self._vanished, 0
+        return vanished
 
     def _delete_queue(self, cmd: DeleteQueue, meta: Meta, changes: ChangeSink) -> object:
         q = self._queue(cmd.account, cmd.name)
@@ -294,6 +332,7 @@ class SqsModel(DispatchingPart[QueueKey]):
         fifo = q.fifo
         if fifo:
             expire_dedup(q, ts, changes)
+        dirty = self._dirty
         for position, e in enumerate(cmd.entries):
             if e.size > q.max_size:
                 results.append(errors.InvalidParameterValue(
@@ -313,18 +352,17 @@ class SqsModel(DispatchingPart[QueueKey]):
             else:
                 results.append(None)
             visible_at = ts + (q.delay_ms if e.delay_seconds is None else e.delay_seconds * 1000)
-            changes.create(MESSAGES, message_key(q.queue_id, seq), (_pack_message_row, (stored, visible_at)))
-            q.add(Msg(seq, stored, visible_at), ts)
+            msg = Msg(seq, stored, visible_at)
+            dirty[msg] = q
+            q.add(msg, ts)
             woke = woke or visible_at <= ts
         if woke:
             self.wakeups.add((q.account, q.name))
         return results
 
-    def _save_state(self, q: Queue, msg: Msg, changes: ChangeSink, *, first_receive: bool = False) -> None:
-        # The row appears with a message's first receive (``_record_delete`` removes it when receive_count > 0).
-        write = changes.create if first_receive else changes.put
-        write(MSGSTATE, message_key(q.queue_id, msg.seq), (codec.pack, (
-            msg.visible_at, msg.receive_count, msg.first_receive_ts, msg.receipt, msg.received_at)))
+    def _save_state(self, q: Queue, msg: Msg) -> None:
+        """The message's delivery state changed: its MSGSTATE row is written at the next checkpoint."""
+        self._dirty[msg] = q
 
     def _walk(self, q: Queue, ts: int, changes: ChangeSink) -> Generator[Msg, None, None]:
         """The messages a receive at ``ts`` may take, in delivery order; expired ones are removed on the way.
@@ -407,6 +445,7 @@ class SqsModel(DispatchingPart[QueueKey]):
         count = 0
         taken: list[tuple[int, int, int]] = []
         moved = 0
+        dirty = self._dirty
         with contextlib.closing(self._walk(q, ts, changes)) as walk:
             for msg in walk:
                 if dlq is not None and msg.receive_count >= dlq[1]:
@@ -416,13 +455,12 @@ class SqsModel(DispatchingPart[QueueKey]):
                     moved += 1
                     continue
                 msg.receive_count += 1
-                first = msg.receive_count == 1
-                if first:
+                if msg.receive_count == 1:
                     msg.first_receive_ts = ts
                 msg.receipt = meta.index
                 msg.received_at = ts
                 q.make_pending(msg, visible_at)
-                self._save_state(q, msg, changes, first_receive=first)
+                dirty[msg] = q  # its delivery state changed (_save_state, inlined: once per message received)
                 if reply:
                     out.append(_new_tuple(ReceivedMessage, (
                         msg.stored, make_receipt_handle(q.queue_id, msg.seq, meta.index), msg.receive_count,
@@ -459,8 +497,9 @@ class SqsModel(DispatchingPart[QueueKey]):
             sequence_number=str(SEQUENCE_BASE + seq) if dest.fifo else None)
         if dest.fifo and stored.group_id is None:
             stored = stored._replace(group_id="")
-        changes.create(MESSAGES, message_key(dest.queue_id, seq), (_pack_message_row, (stored, ts)))
-        dest.add(Msg(seq, stored, ts), ts)
+        moved = Msg(seq, stored, ts)
+        self._dirty[moved] = dest
+        dest.add(moved, ts)
         self.wakeups.add((dest.account, dest.name))
 
     def _resolve(self, q: Queue, handle: str) -> tuple[Msg | None, int]:
@@ -517,7 +556,7 @@ class SqsModel(DispatchingPart[QueueKey]):
                     f"for the message is beyond the limit [{MAX_VISIBILITY_TIMEOUT} seconds]."))
                 continue
             q.make_pending(msg, ts + timeout * 1000)
-            self._save_state(q, msg, changes)
+            self._save_state(q, msg)
             woke = woke or timeout == 0
             results.append(None)
         if woke:
@@ -667,6 +706,8 @@ class SqsModel(DispatchingPart[QueueKey]):
         self.by_id.clear()
         self.wakeups.clear()
         self.tasks.clear()
+        self._dirty.clear()
+        self._vanished = 0
         for key, value in reader.scan(QUEUES):
             account, name = key.decode().split("\x00")
             queue_id, queue_type, attributes, tags, created, modified, last_purge = codec.unpack(value)
@@ -681,9 +722,11 @@ class SqsModel(DispatchingPart[QueueKey]):
                 continue
             stored, visible_at = unpack_message(value)
             msg = Msg(seq, stored, visible_at)
+            msg.disk = ON_DISK_MESSAGE
             state = states.get(key)
             if state is not None:
                 msg.visible_at, msg.receive_count, msg.first_receive_ts, msg.receipt, msg.received_at = state
+                msg.disk |= ON_DISK_STATE
             owner.add(msg, -1)
         restore_windows(self.by_id, reader)
         for _key, value in reader.scan(MOVETASKS):

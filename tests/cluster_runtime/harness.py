@@ -48,6 +48,12 @@ class ListMachine:
         self.restores += 1
         self.items = [(keys.u64_from(k), v) for k, v in reader.scan(TABLE)]
 
+    def dirty_rows(self) -> int:
+        return 0  # every row is recorded in the ChangeSink as it changes
+
+    def flush_rows(self, changes: ChangeSink) -> int:
+        return 0
+
     def datas(self) -> list[bytes]:
         return [d for _, d in self.items]
 

@@ -44,20 +44,49 @@ ACCOUNT = "000000000000"
 
 
 class ModelHarness:
-    """A model fed through encode/decode and a MemoryTables that receives every change, like the runtime."""
+    """A model fed through encode/decode and a MemoryTables that receives every change, like the runtime.
 
-    def __init__(self) -> None:
+    By default every entry is followed by a checkpoint, so the tables always hold the whole state. With
+    ``checkpoints=False`` the tables change only at ``checkpoint()``, and ``crashed()`` rebuilds the model as a node
+    restarting after kill -9 would: restored from the last checkpoint, the entries after it replayed."""
+
+    def __init__(self, *, checkpoints: bool = True) -> None:
         self.model = SqsModel()
         self.tables = MemoryTables()
         self.index = 0
         self.ts = T0
+        self.every_entry = checkpoints
+        self.log: list[tuple[bytes, EntryMeta]] = []  # entries since the last checkpoint
+        self.unwritten: list[ChangeSet] = []  # their recorded changes
 
     def run(self, command: Command) -> object:
         self.index += 1
         changes = ChangeSet()
-        reply = self.model.apply(decode(encode(command), remembered=False), EntryMeta(self.index, 1, self.ts), changes)
-        self.tables.apply(changes)
+        data, meta = encode(command), EntryMeta(self.index, 1, self.ts)
+        reply = self.model.apply(decode(data, remembered=False), meta, changes)
+        if self.every_entry:
+            self.model.flush_rows(changes)
+            self.tables.apply(changes)
+        else:
+            self.log.append((data, meta))
+            self.unwritten.append(changes)
         return reply
+
+    def checkpoint(self) -> None:
+        held = ChangeSet()
+        self.model.flush_rows(held)
+        for changes in [*self.unwritten, held]:
+            self.tables.apply(changes)
+        self.log.clear()
+        self.unwritten.clear()
+
+    def crashed(self) -> SqsModel:
+        model = SqsModel()
+        model.restore(self.tables)
+        for data, meta in self.log:
+            model.apply(decode(data, remembered=False), EntryMeta(meta.index, meta.term, meta.ts, reply=False),
+                        ChangeSet())
+        return model
 
     def advance(self, ms: int) -> None:
         self.ts += ms
@@ -466,6 +495,7 @@ class FollowerHarness(ModelHarness):
         changes = ChangeSet()
         reply = self.model.apply(decode(encode(command), remembered=False),
                                  EntryMeta(self.index, 1, self.ts, reply=False), changes)
+        self.model.flush_rows(changes)
         self.tables.apply(changes)
         return reply
 

@@ -101,7 +101,7 @@ class Reference:
 class FifoMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
-        self.h = ModelHarness()
+        self.h = ModelHarness(checkpoints=False)  # the tables change only at checkpoints, taken at random
         self.h.create(Q, FifoQueue="true", VisibilityTimeout=str(VISIBILITY_S),
                       MessageRetentionPeriod=str(RETENTION_S))
         self.ref = Reference()
@@ -185,10 +185,22 @@ class FifoMachine(RuleBasedStateMachine):
         self.h.model.has_visible(ACCOUNT, Q, self.h.ts + ahead)
 
     @rule()
+    def checkpoint(self) -> None:
+        self.h.checkpoint()
+
+    @rule()
     def restart(self) -> None:
+        self.h.checkpoint()  # a clean stop writes a checkpoint
         restored = self.h.restored()
         assert restored.snapshot() == self.h.model.snapshot()
         self.h.model = restored
+
+    @rule()
+    def crash(self) -> None:
+        """kill -9: the last checkpoint plus the entries after it must give back exactly this state."""
+        crashed = self.h.crashed()
+        assert crashed.snapshot() == self.h.model.snapshot()
+        self.h.model = crashed
 
     @invariant()
     def counters_agree(self) -> None:

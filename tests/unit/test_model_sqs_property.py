@@ -2,7 +2,8 @@
 
 Rules: send (with or without delay), receive (with or without a visibility override), delete and change visibility
 with current, stale and foreign receipt handles, time passing, expiry sweeps, purges, changes of the queue's
-VisibilityTimeout, and restore from the tables; every reply and the Approximate* counters must agree.
+VisibilityTimeout, checkpoints at random, restore from the tables and replay after a crash; every reply and the
+Approximate* counters must agree.
 """
 
 from __future__ import annotations
@@ -75,7 +76,7 @@ class Reference:
 class SqsModelMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
-        self.h = ModelHarness()
+        self.h = ModelHarness(checkpoints=False)  # the tables change only at checkpoints, taken at random
         self.h.create("q", VisibilityTimeout=str(VISIBILITY_S), MessageRetentionPeriod=str(RETENTION_S))
         self.ref = Reference()
         self.handles: list[tuple[str, str]] = []  # (handle, body) of every receive
@@ -163,10 +164,22 @@ class SqsModelMachine(RuleBasedStateMachine):
         self.visibility = seconds
 
     @rule()
+    def checkpoint(self) -> None:
+        self.h.checkpoint()
+
+    @rule()
     def restart(self) -> None:
+        self.h.checkpoint()  # a clean stop writes a checkpoint
         restored = self.h.restored()
         assert restored.snapshot() == self.h.model.snapshot()
         self.h.model = restored
+
+    @rule()
+    def crash(self) -> None:
+        """kill -9: the last checkpoint plus the entries after it must give back exactly this state."""
+        crashed = self.h.crashed()
+        assert crashed.snapshot() == self.h.model.snapshot()
+        self.h.model = crashed
 
     @staticmethod
     def _single(reply: object) -> object:

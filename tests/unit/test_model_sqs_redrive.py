@@ -9,6 +9,7 @@ from broker.model.commands import (
     AddPermission,
     CancelMoveTask,
     ChangeVisibility,
+    DeleteMessages,
     DeleteQueue,
     ExpireMessages,
     MoveMessages,
@@ -47,6 +48,28 @@ def test_message_moves_to_the_dlq_at_the_receive_that_exceeds_max_receive_count(
     assert moved.message.sent_ts == sent_ts and moved.message.dlq_source == f"{ACCOUNT}/src"
     assert h.model.queues[(ACCOUNT, "src")].messages == {}
     assert h.restored().snapshot() == h.model.snapshot()
+
+
+def test_a_move_to_the_dlq_between_checkpoints_survives_a_crash_on_either_side() -> None:
+    h = ModelHarness(checkpoints=False)
+    pipe(h, count=1)
+    h.send("src", "kept", "moved", "deleted")
+    h.checkpoint()  # the three messages are on disk, never received
+    first = receive(h, "src", n=3, timeout=0)
+    assert [m.receive_count for m in first] == [1, 1, 1]
+    assert h.crashed().snapshot() == h.model.snapshot()
+    h.checkpoint()  # now with their delivery state
+    h.advance(10)
+    assert receive(h, "src", n=3) == []  # the second receive moves all three
+    h.run(DeleteMessages(ACCOUNT, "src", (("0", first[2].receipt_handle),)))  # a stale handle: already moved
+    (gone,) = receive(h, "dlq", n=1)
+    h.run(DeleteMessages(ACCOUNT, "dlq", (("0", gone.receipt_handle),)))  # created and deleted since the checkpoint
+    assert h.crashed().snapshot() == h.model.snapshot()  # the moves and the delete replayed after the checkpoint
+    h.checkpoint()
+    assert h.restored().snapshot() == h.model.snapshot()
+    remaining = sorted(m.stored.body for m in h.model.queues[(ACCOUNT, "dlq")].messages.values())
+    assert remaining == sorted({"kept", "moved", "deleted"} - {gone.message.body})
+    assert not h.model.queues[(ACCOUNT, "src")].messages
 
 
 def test_a_dead_letter_expires_by_its_original_enqueue_time_before_newer_messages() -> None:

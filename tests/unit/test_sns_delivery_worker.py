@@ -41,7 +41,9 @@ class MemoryReplicator:
     async def propose_and_wait(self, data: bytes) -> object:
         self.index += 1
         self.proposed.append(commands.decode(data))
-        return self.machine.apply(EntryMeta(self.index, 1, self.ts), data, self.tables)
+        reply = self.machine.apply(EntryMeta(self.index, 1, self.ts), data, self.tables)
+        self.machine.flush_rows(self.tables)
+        return reply
 
     async def read_barrier(self) -> None:
         return None

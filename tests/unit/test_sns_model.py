@@ -48,7 +48,9 @@ class Node:
     def run(self, command: commands.Command, advance_ms: int = 1) -> object:
         self.index += 1
         self.ts += advance_ms
-        return self.machine.apply(EntryMeta(self.index, 1, self.ts), commands.encode(command), self.tables)
+        reply = self.machine.apply(EntryMeta(self.index, 1, self.ts), commands.encode(command), self.tables)
+        self.machine.flush_rows(self.tables)  # a checkpoint after every entry
+        return reply
 
     def restored(self) -> Node:
         other = Node()

@@ -48,6 +48,8 @@ def test_restore_rebuilds_the_model_from_the_tables() -> None:
     changes = ChangeSet()
     sm.apply(EntryMeta(1, 1, T0), encode(CreateQueue(ACCOUNT, "q")), changes)
     sm.apply(EntryMeta(2, 1, T0), encode(SendMessages(ACCOUNT, "q", "s", (entry("1", "m"),))), changes)
+    assert sm.dirty_rows() == 1  # the message's row is held back for the checkpoint
+    assert sm.flush_rows(changes) == 0 and sm.dirty_rows() == 0
     tables.apply(changes)
     fresh = BrokerStateMachine(SqsModel(), Notifier())
     fresh.restore(tables)
