@@ -191,11 +191,11 @@ class SqsModel(DispatchingPart[QueueKey]):
         self._save_queue(q, changes)
         return q.queue_id
 
-    def _drop_messages(self, q: Queue, changes: ChangeSink) -> None:
+    def _drop_messages(self, q: Queue) -> None:
         for msg in q.clear():
-            self._record_delete(q, msg, changes)
+            self._record_delete(q, msg)
 
-    def _record_delete(self, q: Queue, msg: Msg, changes: ChangeSink) -> None:
+    def _record_delete(self, q: Queue, msg: Msg) -> None:
         msg.gone = True
         if msg.disk:
             self._dirty[msg] = q  # its rows leave at the next checkpoint
@@ -237,7 +237,7 @@ class SqsModel(DispatchingPart[QueueKey]):
 
     def _delete_queue(self, cmd: DeleteQueue, meta: Meta, changes: ChangeSink) -> object:
         q = self._queue(cmd.account, cmd.name)
-        self._drop_messages(q, changes)
+        self._drop_messages(q)
         drop_windows(q, changes)
         del self.queues[(q.account, q.name)]
         del self.by_id[q.queue_id]
@@ -250,7 +250,7 @@ class SqsModel(DispatchingPart[QueueKey]):
         if q.last_purge_ts and meta.ts - q.last_purge_ts < PURGE_INTERVAL_MS:
             raise errors.PurgeQueueInProgress(
                 f"Only one PurgeQueue operation on {q.name} is allowed every 60 seconds.")
-        self._drop_messages(q, changes)
+        self._drop_messages(q)
         q.last_purge_ts = meta.ts
         self._save_queue(q, changes)
         return None
@@ -364,7 +364,7 @@ class SqsModel(DispatchingPart[QueueKey]):
         """The message's delivery state changed: its MSGSTATE row is written at the next checkpoint."""
         self._dirty[msg] = q
 
-    def _walk(self, q: Queue, ts: int, changes: ChangeSink) -> Generator[Msg, None, None]:
+    def _walk(self, q: Queue, ts: int) -> Generator[Msg, None, None]:
         """The messages a receive at ``ts`` may take, in delivery order; expired ones are removed on the way.
 
         The consumer takes each yielded message (makes it pending, or removes it) or stops iterating; the one
@@ -385,7 +385,7 @@ class SqsModel(DispatchingPart[QueueKey]):
                         continue
                     if msg.retain_from + q.retention_ms <= ts:  # expired, not yet swept
                         q.remove(msg)
-                        self._record_delete(q, msg, changes)
+                        self._record_delete(q, msg)
                         continue
                     last = msg
                     yield msg
@@ -417,7 +417,7 @@ class SqsModel(DispatchingPart[QueueKey]):
                         break  # delayed or in flight: the rest of the group waits behind it
                     if msg.retain_from + q.retention_ms <= ts:
                         q.remove(msg)
-                        self._record_delete(q, msg, changes)
+                        self._record_delete(q, msg)
                         continue
                     yield msg
         finally:
@@ -446,12 +446,12 @@ class SqsModel(DispatchingPart[QueueKey]):
         taken: list[tuple[int, int, int]] = []
         moved = 0
         dirty = self._dirty
-        with contextlib.closing(self._walk(q, ts, changes)) as walk:
+        with contextlib.closing(self._walk(q, ts)) as walk:
             for msg in walk:
                 if dlq is not None and msg.receive_count >= dlq[1]:
                     if moved == MAX_MOVES_PER_COMMAND:
                         break  # the next receive moves the rest
-                    self._move(q, msg, dlq[0], meta.index * SEQ_SLOTS + moved, ts, changes, to_dlq=True)
+                    self._move(q, msg, dlq[0], meta.index * SEQ_SLOTS + moved, ts, to_dlq=True)
                     moved += 1
                     continue
                 msg.receive_count += 1
@@ -484,13 +484,12 @@ class SqsModel(DispatchingPart[QueueKey]):
             return None
         return target, q.redrive[1]
 
-    def _move(self, src: Queue, msg: Msg, dest: Queue, seq: int, ts: int, changes: ChangeSink, *,
-              to_dlq: bool) -> None:
+    def _move(self, src: Queue, msg: Msg, dest: Queue, seq: int, ts: int, *, to_dlq: bool) -> None:
         """Move ``msg`` from ``src`` to ``dest`` as a fresh, visible message numbered ``seq`` (same MessageId, body
         and attributes). Retention keeps counting from the original enqueue time, except that a message entering
         a FIFO queue starts again (as AWS resets a FIFO message's enqueue timestamp)."""
         src.remove(msg)
-        self._record_delete(src, msg, changes)
+        self._record_delete(src, msg)
         stored = msg.stored._replace(
             dlq_source=f"{src.account}/{src.name}" if to_dlq else None,
             enqueue_ts=ts if dest.fifo else msg.stored.enqueue_ts,
@@ -522,7 +521,7 @@ class SqsModel(DispatchingPart[QueueKey]):
                 continue
             if msg is not None and msg.receipt == receive_index:
                 q.remove(msg)
-                self._record_delete(q, msg, changes)
+                self._record_delete(q, msg)
                 if q.fifo:
                     self.wakeups.add((q.account, q.name))  # its group may deliver again
             results.append(None)
@@ -574,7 +573,7 @@ class SqsModel(DispatchingPart[QueueKey]):
                 if msg is None or msg.retain_from > horizon:
                     break
                 q.remove(msg)
-                self._record_delete(q, msg, changes)
+                self._record_delete(q, msg)
                 removed += 1
         return removed
 
@@ -645,7 +644,7 @@ class SqsModel(DispatchingPart[QueueKey]):
         failure: str | None = None
         if budget > 0:
             status = COMPLETED
-            with contextlib.closing(self._walk(source, ts, changes)) as walk:
+            with contextlib.closing(self._walk(source, ts)) as walk:
                 for msg in walk:
                     if msg.seq >= task.boundary:
                         break
@@ -660,7 +659,7 @@ class SqsModel(DispatchingPart[QueueKey]):
                     if dest is None:
                         status, failure = FAILED, "AWS.SimpleQueueService.NonExistentQueue"
                         break
-                    self._move(source, msg, dest, meta.index * SEQ_SLOTS + moved, ts, changes, to_dlq=False)
+                    self._move(source, msg, dest, meta.index * SEQ_SLOTS + moved, ts, to_dlq=False)
                     moved += 1
                     if moved == budget:
                         status = None  # more may be left: the next step tells
