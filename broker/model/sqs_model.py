@@ -196,7 +196,7 @@ class SqsModel(DispatchingPart[QueueKey]):
             self._record_delete(q, msg)
 
     def _record_delete(self, q: Queue, msg: Msg) -> None:
-        msg.gone = True
+        """``msg`` has left ``q`` (removed from its messages)."""
         if msg.disk:
             self._dirty[msg] = q  # its rows leave at the next checkpoint
         elif self._dirty.pop(msg, None) is not None:
@@ -217,7 +217,7 @@ class SqsModel(DispatchingPart[QueueKey]):
         one MSGSTATE row with its delivery state, which restore lays over it."""
         for msg, q in self._dirty.items():
             key = message_key(q.queue_id, msg.seq)
-            if msg.gone:
+            if q.messages.get(msg.seq) is not msg:  # removed (deleted, expired, moved, purged, its queue deleted)
                 if msg.disk & ON_DISK_MESSAGE:
                     changes.delete(MESSAGES, key)
                 if msg.disk & ON_DISK_STATE:

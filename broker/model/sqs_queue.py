@@ -32,8 +32,8 @@ ON_DISK_STATE = 2  # its MSGSTATE row is
 class Msg:
     """A message with its mutable delivery state."""
 
-    __slots__ = ("disk", "first_receive_ts", "gone", "receipt", "receive_count", "received_at", "retain_from", "seq",
-                 "state", "stored", "visible_at")
+    __slots__ = ("disk", "first_receive_ts", "receipt", "receive_count", "received_at", "retain_from", "seq", "state",
+                 "stored", "visible_at")
 
     def __init__(self, seq: int, stored: StoredMessage, visible_at: int) -> None:
         self.seq = seq
@@ -46,10 +46,9 @@ class Msg:
         self.state = PENDING
         # when its retention period started: its enqueue time
         self.retain_from = stored.sent_ts if stored.enqueue_ts is None else stored.enqueue_ts
-        # Which of its rows a checkpoint has written (ON_DISK_MESSAGE | ON_DISK_STATE), and whether it was removed:
-        # the model writes its message rows itself at checkpoints (SqsModel.flush_rows).
+        # Which of its rows a checkpoint has written (ON_DISK_MESSAGE | ON_DISK_STATE): the model writes its
+        # message rows itself at checkpoints (SqsModel.flush_rows).
         self.disk = 0
-        self.gone = False
 
 
 def _group(msg: Msg) -> str:
