@@ -72,10 +72,6 @@ class DeferredTables:
                         created.discard(row)
 
     @property
-    def pending_rows(self) -> int:
-        return len(self._pending)
-
-    @property
     def live_rows(self) -> int:
         """Pending rows a checkpoint now would write (every pending row, since dead ones leave at once)."""
         return len(self._pending)
