@@ -136,7 +136,8 @@ def test_a_leaders_appends_may_leave_before_its_write_but_the_commit_only_after(
     assert not rd.committed_entries
     later = leader.ready()
     assert [e.index for e in later.committed_entries] == [idx]
-    assert all(m.commit >= idx for m in later.messages if m.type in (MsgType.APP, MsgType.HEARTBEAT))
+    announced = [m for m in later.messages if m.type in (MsgType.APP, MsgType.HEARTBEAT)]
+    assert {m.to for m in announced} == {"n2", "n3"} and all(m.commit >= idx for m in announced)
 
 
 def test_vote_changes_are_written_before_any_message_leaves() -> None:
