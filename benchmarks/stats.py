@@ -33,11 +33,11 @@ class WorkerStats:
         if self._errors_shared is not None:
             self._errors_shared[self._slot] += n
 
-    def record(self, call: str, micros: int) -> None:
+    def record(self, call: str, micros: int, times: int = 1) -> None:
         hist = self.latency.get(call)
         if hist is None:
             hist = self.latency[call] = LogHistogram()
-        hist.record(micros)
+        hist.record(micros, times)
 
     def reset(self) -> None:
         """Forget everything counted so far (end of a warm-up); the live progress slots keep running."""

@@ -29,7 +29,7 @@ from benchmarks.stats import WorkerStats
 
 SEND, RECEIVE, DELETE = "SendMessageBatch", "ReceiveMessage", "DeleteMessageBatch"
 STAMP_CHARS = 24  # "t=" + 21 digits + ";"
-_PLACEHOLDER = b"@" * STAMP_CHARS  # never in a body: replaced by the stamp in each send's pre-built request
+PLACEHOLDER = b"@" * STAMP_CHARS  # never in a body: replaced by the stamp in each send's pre-built request
 
 
 def _md5(text: str) -> str:
@@ -121,7 +121,7 @@ class SqsCycle:
         client = AwsJsonClient(target)
         body = self.message_body(index)
         if self.stamped:
-            body = _PLACEHOLDER.decode() + body[STAMP_CHARS:]
+            body = PLACEHOLDER.decode() + body[STAMP_CHARS:]
         body_md5 = _md5(body)
         md5_cache: dict[str, str] = {} if self.stamped else {body: body_md5}
         send_req = orjson.dumps({"QueueUrl": self.queue_url, "Entries": self.entries(index, body)})
@@ -133,7 +133,7 @@ class SqsCycle:
                 intended = await pacer.next()
                 if self.stamped:
                     mark = stamp(time.perf_counter_ns())
-                    send_req = template.replace(_PLACEHOLDER, mark.encode())
+                    send_req = template.replace(PLACEHOLDER, mark.encode())
                     body_md5 = _md5(mark + body[STAMP_CHARS:])
                 sent = await _call(client, SEND, send_req, stats, intended if pacer.open_loop else None)
                 if sent is not None:
@@ -160,7 +160,7 @@ class SqsCycle:
         if not self.fifo:
             return [{"Id": str(i), "MessageBody": body} for i in range(self.batch)]
         return [{"Id": str(i), "MessageBody": body, "MessageGroupId": f"g{index}",
-                 "MessageDeduplicationId": f"c{index}-{_PLACEHOLDER.decode()}-{i}"} for i in range(self.batch)]
+                 "MessageDeduplicationId": f"c{index}-{PLACEHOLDER.decode()}-{i}"} for i in range(self.batch)]
 
     @staticmethod
     def _count_send(result: dict[str, Any], body_md5: str, stats: WorkerStats) -> None:

@@ -16,7 +16,7 @@ from benchmarks.awsquery import AwsQueryClient, xml_value
 from benchmarks.fakesns import FakeSns
 from benchmarks.fakesqs import start
 from benchmarks.scenarios.sns_fanout import SnsFanout
-from benchmarks.scenarios.sqs_cycle import _PLACEHOLDER, SqsCycle, stamp
+from benchmarks.scenarios.sqs_cycle import PLACEHOLDER, SqsCycle, stamp
 
 
 @pytest.fixture
@@ -86,8 +86,8 @@ async def test_query_errors_carry_the_xml_code(fake_sns: tuple[FakeSns, Target])
 def test_fifo_entries_have_a_group_per_connection_and_fresh_deduplication_ids() -> None:
     cycle = SqsCycle(batch=3, fifo=True)
     template = orjson.dumps({"Entries": cycle.entries(7, "body")})
-    first = orjson.loads(template.replace(_PLACEHOLDER, stamp(1).encode()))["Entries"]
-    second = orjson.loads(template.replace(_PLACEHOLDER, stamp(2).encode()))["Entries"]
+    first = orjson.loads(template.replace(PLACEHOLDER, stamp(1).encode()))["Entries"]
+    second = orjson.loads(template.replace(PLACEHOLDER, stamp(2).encode()))["Entries"]
     assert {e["MessageGroupId"] for e in first + second} == {"g7"}
     ids = [e["MessageDeduplicationId"] for e in first + second]
     assert len(set(ids)) == 6 and all(len(i) <= 128 for i in ids)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 from collections.abc import Iterator
 
@@ -13,9 +14,11 @@ from benchmarks import cli, grpcload, runner
 from benchmarks.awsjson import Target
 from benchmarks.fakegrpc import LAG_MS, MISSING, FakeBroker, serve
 from benchmarks.pacing import closed
-from benchmarks.scenarios.grpc_queues import GrpcBatch, GrpcStream
+from benchmarks.scenarios.grpc_queues import GrpcBatch, GrpcStream, check_received
 from benchmarks.scenarios.grpc_streams import GrpcStreamsPut, GrpcStreamsTail
+from benchmarks.scenarios.sqs_cycle import stamp, stamp_of
 from benchmarks.stats import WorkerStats
+from proto.broker.v1 import queues_pb2 as pb
 
 CONFIG = runner.RunConfig(processes=2, connections=2, duration=1.0, server_pid=os.getpid(), progress=False,
                           uvloop=True)
@@ -85,7 +88,7 @@ async def test_a_failed_call_is_counted_by_the_aws_code_of_its_detail(fake: tupl
     scenario.queue_name = MISSING
     stats = WorkerStats("deleted")
     async with grpcload.channel(target) as chan:
-        await scenario.send(grpcload.queues_stub(chan), 0, 1, stats, None)
+        await scenario.send(grpcload.queues_stub(chan), 0, stats, None)
     assert stats.errors == {"Send:QueueDoesNotExist": 1} and "Send" not in stats.latency
 
 
@@ -93,7 +96,7 @@ async def test_without_a_detail_the_grpc_status_names_the_error() -> None:
     stats = WorkerStats("deleted")
     async with grpc.aio.insecure_channel("127.0.0.1:1") as chan:  # nothing listens on port 1
         stub = grpcload.queues_stub(chan)
-        got = await grpcload.timed_rpc("Send", stub.Send, GrpcBatch().entries(0, 1)[0][0], stats, timeout=2)
+        got = await grpcload.timed_rpc("Send", stub.Send, GrpcBatch().request(0)[0], stats, timeout=2)
     assert got is None and stats.errors == {"Send:UNAVAILABLE": 1}
 
 
@@ -162,3 +165,29 @@ def test_tail_readers_get_what_producers_put_with_its_latency_and_lag(fake: tupl
     assert result.latency["put-to-get"].count == result.total
     lag = result.latency["consumer-lag"]
     assert lag.count > 0 and lag.summary()["p50"] == pytest.approx(LAG_MS * 1000, rel=0.01)
+
+
+def test_each_send_is_stamped_anew_and_fifo_ids_never_repeat() -> None:
+    scenario = GrpcBatch(batch=3, fifo=True)
+    scenario.queue_name = "q.fifo"
+    first, md5 = scenario.request(4)
+    second, _ = scenario.request(4)
+    bodies = {e.body for e in first.entries}
+    assert len(bodies) == 1 and md5 == hashlib.md5(bodies.pop().encode()).hexdigest()
+    assert stamp_of(first.entries[0].body) < stamp_of(second.entries[0].body)  # type: ignore[operator]
+    ids = [e.deduplication_id for e in (*first.entries, *second.entries)]
+    assert len(set(ids)) == 6 and {e.group_id for e in first.entries} == {"g4"}
+    assert first.queue == "q.fifo" and len(first.entries[0].body) == scenario.body_size
+
+
+def test_received_runs_share_a_stamp_yet_every_message_is_counted_and_checked() -> None:
+    stats = WorkerStats("deleted")
+    a, b = stamp(1_000_000) + "a" * 10, stamp(3_000_000) + "b" * 10
+    good = {a: hashlib.md5(a.encode()).hexdigest(), b: hashlib.md5(b.encode()).hexdigest()}
+    messages = [pb.Message(body=body, md5_of_body=good[body], receipt_handle=f"h{i}")
+                for i, body in enumerate([a, a, b, b, b, a])]
+    messages[3].md5_of_body = "0" * 32
+    assert check_received(messages, "lat", stats) == [f"h{i}" for i in range(6)]
+    assert stats.errors == {"Receive:MD5Mismatch": 1} and stats.counters == {"received": 6}
+    hist = stats.latency["lat"]
+    assert hist.count == 6 and hist.max - hist.min in range(1_999, 2_001)  # a's three and b's three, 2 ms apart
