@@ -8,7 +8,7 @@ from typing import Any
 from broker.model.commands import SendEntry as ModelSendEntry
 from broker.model.sqs_types import ReceivedMessage
 from broker.sqs.messages import build_send_entry, plain_send_entry
-from proto.broker.v1.queues_pb2 import AttributeValue, ReceiveResponse, SendEntry
+from proto.broker.v1.queues_pb2 import AttributeValue, ReceiveResponse, SendEntry, SendRequest
 
 
 def send_entry_of(entry_id: str, entry: SendEntry, fifo: bool) -> ModelSendEntry:
@@ -16,6 +16,34 @@ def send_entry_of(entry_id: str, entry: SendEntry, fifo: bool) -> ModelSendEntry
     if fifo or entry.attributes or entry.group_id or entry.deduplication_id or entry.HasField("delay_seconds"):
         return build_send_entry(entry_id, send_params(entry), fifo)
     return plain_send_entry(entry_id, entry.body)
+
+
+SHORT_BODY = 125  # the longest body whose entry, and the entry's field, have one-byte lengths: 4 bytes around it
+
+
+def plain_bodies(request: SendRequest) -> list[str] | None:
+    """The bodies of ``request`` when every entry is a body of printable ASCII and nothing else, the message the
+    gRPC API sends by the thousand, whose checks then come down to this; None otherwise (``send_entry_of`` one by
+    one, which reports each entry's own error).
+
+    "Nothing else" is read off the request's encoded size: an entry with only its body set encodes as a tag, a
+    length and the body, and any other field set (even an explicit delay_seconds=0) adds bytes. One call into
+    the protobuf runtime instead of five field reads per entry."""
+    bodies = [entry.body for entry in request.entries]
+    joined = "".join(bodies)
+    if not (joined.isascii() and joined.isprintable()) or not all(bodies):
+        return None
+    plain = _field_size(len(request.queue.encode("utf-8"))) if request.queue else 0
+    if max(map(len, bodies)) <= SHORT_BODY:
+        plain += len(joined) + 4 * len(bodies)
+    else:
+        plain += sum(_field_size(_field_size(len(body))) for body in bodies)
+    return bodies if request.ByteSize() == plain else None
+
+
+def _field_size(length: int) -> int:
+    """Encoded size of a length-delimited field numbered below 16 whose value is ``length`` bytes long."""
+    return 1 + ((length.bit_length() + 6) // 7 or 1) + length
 
 
 def send_params(entry: SendEntry) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from typing import Any, TypeAlias
 import grpc
 
 from broker.auth.grpc_auth import caller_account
-from broker.grpc_api.convert import received_response, send_entry_of
+from broker.grpc_api.convert import plain_bodies, received_response, send_entry_of
 from broker.grpc_api.errors import abort, detail_of
 from broker.ids import random_uuid
 from broker.model import errors
@@ -25,6 +25,7 @@ from broker.model.commands import DeleteMessages, ReceiveMessages, SendEntry
 from broker.model.sqs_types import MAX_BATCH_BYTES
 from broker.model.sqs_validation import check_fifo_id, check_int_param, check_visibility_timeout, check_wait_time
 from broker.service import RequestContext
+from broker.sqs.messages import plain_send_entries
 from broker.sqs.service import SqsService
 from proto.broker.v1 import queues_pb2 as pb
 
@@ -155,21 +156,23 @@ class QueuesServicer:
         if not request.entries:
             raise errors.EmptyBatchRequest("There should be at least one entry in the request.")
         fifo = name.endswith(".fifo")
-        entries: list[SendEntry] = []
-        positions: list[int] = []
         failures: dict[int, BaseException] = {}
-        for index, raw in enumerate(request.entries):
-            try:
-                entries.append(send_entry_of(str(index), raw, fifo))
-                positions.append(index)
-            except errors.BrokerError as exc:
-                failures[index] = exc
-        total = sum(e.size for e in entries)
-        if total > MAX_BATCH_BYTES:
-            raise errors.BatchRequestTooLong(
-                f"Batch requests cannot be longer than {MAX_BATCH_BYTES} bytes. You have sent {total} bytes.")
+        bodies = None if fifo else plain_bodies(request)
+        if bodies is not None:  # the common batch: built with the bodies as stored (sealed) at once
+            _check_batch_bytes(sum(map(len, bodies)))
+            entries = plain_send_entries(bodies, await service.stored_bodies(account, name, bodies))
+            positions = list(range(len(entries)))
+        else:
+            entries, positions = [], []
+            for index, raw in enumerate(request.entries):
+                try:
+                    entries.append(send_entry_of(str(index), raw, fifo))
+                    positions.append(index)
+                except errors.BrokerError as exc:
+                    failures[index] = exc
+            _check_batch_bytes(sum(e.size for e in entries))
         if entries:
-            outcomes = await service.send_entries(account, name, account, entries)
+            outcomes = await service.send_entries(account, name, account, entries, sealed=bodies is not None)
         else:
             await service.require_queue(account, name)  # invalid entries only: the queue must still exist
             outcomes = []
@@ -375,3 +378,9 @@ class _ConsumeSession:
         if token:
             self._out.put_nowait(pb.ConsumeResponse(settled=pb.Settled(token=token, failures=response.failures)))
 
+
+
+def _check_batch_bytes(total: int) -> None:
+    if total > MAX_BATCH_BYTES:
+        raise errors.BatchRequestTooLong(
+            f"Batch requests cannot be longer than {MAX_BATCH_BYTES} bytes. You have sent {total} bytes.")

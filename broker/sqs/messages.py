@@ -60,6 +60,16 @@ def plain_send_entry(entry_id: str, body: object) -> SendEntry:
                                      (), None, None, None))
 
 
+def plain_send_entries(bodies: list[str], stored: list[str] | None = None) -> list[SendEntry]:
+    """``plain_send_entry`` of each of ``bodies``, all non-empty printable ASCII (so valid and one byte a
+    character: ``convert.plain_bodies`` found them so), with ids "0", "1", ...; an entry keeps its ``stored`` body
+    (sealed) when given, its digest and size being the plaintext's."""
+    new = tuple.__new__
+    return [new(SendEntry, (str(i), random_uuid(), body, md5_of_body(text), len(text), None, (), None, (), None, None,
+                            None))
+            for i, (text, body) in enumerate(zip(bodies, stored or bodies, strict=True))]
+
+
 def send_result(entry: SendEntry, outcome: object = None) -> dict[str, Any]:
     """The reply for a stored entry; ``outcome`` (FIFO) is (message id, sequence number) from the model, the
     original message's for a duplicate."""

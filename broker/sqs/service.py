@@ -23,7 +23,7 @@ import logging
 import re
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from broker.kms.errors import KmsFailure, RootMissing, sqs_error
 from broker.kms.sealer import SQS_MANAGED, TEXT_PREFIX, Sealer
@@ -50,6 +50,7 @@ from broker.model.commands import (
 )
 from broker.model.sqs_model import SqsModel
 from broker.model.sqs_movetask import RUNNING
+from broker.model.sqs_queue import Queue
 from broker.model.sqs_types import (
     MAX_BATCH_BYTES,
     MAX_LIST_QUEUES,
@@ -82,6 +83,7 @@ from cluster.api import Replicator
 
 log = logging.getLogger(__name__)
 _new_tuple = tuple.__new__  # NamedTuple construction without its generated Python __new__ (~2x cheaper)
+_T = TypeVar("_T")
 
 PERMISSION_ACTIONS = frozenset({"*", "SendMessage", "ReceiveMessage", "DeleteMessage", "ChangeMessageVisibility",
                                 "GetQueueAttributes", "GetQueueUrl", "ListDeadLetterSourceQueues", "PurgeQueue"})
@@ -181,15 +183,17 @@ class SqsService:
         """The queue's ReceiveMessageWaitTimeSeconds (long-poll default)."""
         return self._model.receive_wait_seconds(account, name)
 
-    async def send_entries(self, account: str, name: str, sender: str, entries: list[SendEntry]) -> list[object]:
+    async def send_entries(self, account: str, name: str, sender: str, entries: list[SendEntry], *,
+                           sealed: bool = False) -> list[object]:
         """Send validated entries; one outcome per entry (message id, (id, sequence number) or an exception).
 
         One SendMessages command per SEQ_SLOTS entries (the model numbers a command's messages in that many
         slots). Standard queues propose the chunks concurrently, which the replicator coalesces into one log append
         and one fsync; FIFO chunks go one after another so that the log keeps the order the client sent. Bodies of
-        an encrypted queue are sealed here, before proposing, so plaintext never reaches the log.
+        an encrypted queue are sealed here, before proposing, so plaintext never reaches the log, unless
+        ``sealed``: built with what ``stored_bodies`` returned.
         """
-        if self._sealer is not None:
+        if self._sealer is not None and not sealed:
             entries = await self._sealed(account, name, entries)
         if len(entries) <= SEQ_SLOTS:
             reply: list[object] = await self._propose(SendMessages(account, name, sender, tuple(entries)))
@@ -228,27 +232,44 @@ class SqsService:
         """``entries`` with bodies sealed under the queue's KmsMasterKeyId, or the SQS-managed key when
         SqsManagedSseEnabled (AWS's default); as they are for a queue without encryption.
 
-        The queue's settings are read from this node's state (a barrier only when it does not know the queue);
         FIFO content-based deduplication hashes the plaintext here, as the model cannot hash a sealed body."""
-        q = self._model.queues.get((account, name))
-        if q is None:
-            await self._rep.read_barrier()
-            self._model.queue(account, name)  # QueueDoesNotExist: no plaintext is proposed for a missing queue
-            q = self._model.queues[(account, name)]
-        attributes = q.attributes
-        key = attributes.get("KmsMasterKeyId") or (
-            SQS_MANAGED if attributes.get("SqsManagedSseEnabled", "true") == "true" else None)
+        q = await self._known_queue(account, name)
+        key = _sealing_key(q.attributes)
         if key is None:
             return entries
         content_dedup = q.fifo and q.content_dedup
+        return await self._sealing(lambda: self._seal_entries(key, entries, content_dedup))
+
+    async def stored_bodies(self, account: str, name: str, bodies: list[str]) -> list[str] | None:
+        """``bodies`` as a queue's messages keep them (sealed when it is encrypted), or None when the queue keeps
+        them as they are; for entries built with their stored body at once (``send_entries(..., sealed=True)``)
+        rather than built and then rebuilt sealed."""
+        key = _sealing_key((await self._known_queue(account, name)).attributes)
+        if key is None or self._sealer is None:
+            return None
+        sealer = self._sealer
+        return await self._sealing(lambda: sealer.seal_texts(key, bodies))
+
+    async def _known_queue(self, account: str, name: str) -> Queue:
+        """The queue from this node's state (a barrier only when it does not know it): QueueDoesNotExist before
+        any plaintext is proposed for a missing queue."""
+        q = self._model.queues.get((account, name))
+        if q is None:
+            await self._rep.read_barrier()
+            self._model.queue(account, name)
+            q = self._model.queues[(account, name)]
+        return q
+
+    async def _sealing(self, seal: Callable[[], _T]) -> _T:
+        """``seal()``, creating the cluster's managed root first if it has none yet; KMS failures as SQS errors."""
         try:
             try:
-                return self._seal_entries(key, entries, content_dedup)
+                return seal()
             except RootMissing:
                 if self._ensure_root is None:
                     raise
                 await self._ensure_root()
-                return self._seal_entries(key, entries, content_dedup)
+                return seal()
         except KmsFailure as failure:
             raise sqs_error(failure) from None
 
@@ -663,6 +684,13 @@ class SqsService:
     def queue_gauges(self) -> Iterator[tuple[str, str, int, int, int]]:
         """Gauge source for ``broker.metrics.register_queue_gauges``."""
         return self._model.gauges(self._rep.now_ms())
+
+
+def _sealing_key(attributes: dict[str, str]) -> str | None:
+    """The key a queue seals bodies with: its KmsMasterKeyId, else the SQS-managed key when SqsManagedSseEnabled
+    (AWS's default for new queues); None for a queue without encryption."""
+    return attributes.get("KmsMasterKeyId") or (
+        SQS_MANAGED if attributes.get("SqsManagedSseEnabled", "true") == "true" else None)
 
 
 def _failure(entry_id: str, exc: BaseException) -> dict[str, Any]:

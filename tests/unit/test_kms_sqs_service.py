@@ -16,6 +16,7 @@ from broker.kms.keyring import Keyring, parse_keyring
 from broker.kms.sealer import SQS_MANAGED, TEXT_PREFIX, Sealer
 from broker.model import errors
 from broker.model.commands import SendMessages
+from broker.sqs.messages import plain_send_entries
 from broker.sqs.service import SqsConfig, SqsService
 from tests.unit.test_sqs_service import CTX, ENDPOINT, Env
 
@@ -165,3 +166,26 @@ async def test_sse_kms_and_sse_sqs_are_one_or_the_other(env: KmsEnv) -> None:
     await env.call("SetQueueAttributes", QueueUrl=url, Attributes={"KmsMasterKeyId": ""})
     assert await _sse_attributes(env, url) == {"SqsManagedSseEnabled": "true"}
     assert [m["Body"] for m in await _receive(env, url)] == ["managed now"]
+
+
+async def test_stored_bodies_are_what_the_queue_keeps_and_send_them_as_built(env: KmsEnv) -> None:
+    """The gRPC API's batch path: bodies sealed once, entries built with them, and sent without sealing again."""
+    managed, keyed = await env.queue("sse"), await env.queue("kms", KmsMasterKeyId="alias/orders")
+    plain = await env.queue("plain", SqsManagedSseEnabled="false")
+    for url, name in ((managed, "sse"), (keyed, "kms")):
+        stored = await env.service.stored_bodies("000000000000", name, ["one", "two"])
+        assert stored is not None and all(s.startswith(TEXT_PREFIX) for s in stored)
+        assert env.sealer.open_texts(stored) == ["one", "two"]
+        await env.service.send_entries("000000000000", name, "000000000000",
+                                       plain_send_entries(["one", "two"], stored), sealed=True)
+        assert sorted(m["Body"] for m in await _receive(env, url)) == ["one", "two"]
+    assert env.root_requests == 1  # the managed key's root was made on its first use
+    assert await env.service.stored_bodies("000000000000", "plain", ["one"]) is None
+    await env.service.send_entries("000000000000", "plain", "000000000000", plain_send_entries(["one"]), sealed=True)
+    assert env.logged_bodies()[-1] == "one" and [m["Body"] for m in await _receive(env, plain)] == ["one"]
+    with pytest.raises(errors.QueueDoesNotExist):
+        await env.service.stored_bodies("000000000000", "none", ["x"])
+    with pytest.raises(errors.BrokerError) as info:
+        await env.service.stored_bodies("000000000000", (await env.queue("off", KmsMasterKeyId="alias/off"))
+                                        .rsplit("/", 1)[1], ["x"])
+    assert info.value.code == "KmsDisabled"
