@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import binascii
 import struct
+from collections.abc import Iterable
 
 from storage import keys
 
@@ -52,11 +53,23 @@ def make_receipt_handle(queue_id: int, seq: int, receive_index: int) -> str:
 
 def parse_receipt_handle(handle: str) -> tuple[int, int, int] | None:
     """(queue id, seq, receive index), or None when ``handle`` is not one of ours."""
-    try:  # strict: only the base64 alphabet with correct padding (binascii directly: ~2.5x cheaper than base64's)
-        raw = binascii.a2b_base64(handle, strict_mode=True)
-    except (binascii.Error, ValueError):  # ValueError: not ASCII
-        return None
-    if len(raw) != _HANDLE.size or raw[0] != _HANDLE_VERSION:
-        return None
-    _, queue_id, seq, receive_index = _HANDLE.unpack(raw)
-    return queue_id, seq, receive_index
+    return parse_receipt_handles((handle,))[0]
+
+
+def parse_receipt_handles(handles: Iterable[str]) -> list[tuple[int, int, int] | None]:
+    """``parse_receipt_handle`` of each of ``handles``: one call for a batch (every node applies every delete, and
+    a call per handle cost as much as the parsing)."""
+    a2b, unpack, size = binascii.a2b_base64, _HANDLE.unpack, _HANDLE.size
+    out: list[tuple[int, int, int] | None] = []
+    for handle in handles:
+        try:  # strict: only the base64 alphabet with correct padding (binascii directly: ~2.5x cheaper than base64's)
+            raw = a2b(handle, strict_mode=True)
+        except (binascii.Error, ValueError):  # ValueError: not ASCII
+            out.append(None)
+            continue
+        if len(raw) != size or raw[0] != _HANDLE_VERSION:
+            out.append(None)
+            continue
+        _, queue_id, seq, receive_index = unpack(raw)
+        out.append((queue_id, seq, receive_index))
+    return out

@@ -63,7 +63,7 @@ from broker.model.sqs_keys import (
     make_receipt_handle,
     message_key,
     message_key_from,
-    parse_receipt_handle,
+    parse_receipt_handles,
     queue_key,
     task_key,
 )
@@ -501,24 +501,23 @@ class SqsModel(DispatchingPart[QueueKey]):
         dest.add(moved, ts)
         self.wakeups.add((dest.account, dest.name))
 
-    def _resolve(self, q: Queue, handle: str) -> tuple[Msg | None, int]:
-        """The message a receipt handle names (None if gone) and the receive it came from."""
-        parsed = parse_receipt_handle(handle)
-        if parsed is None or parsed[0] != q.queue_id:
-            raise errors.ReceiptHandleIsInvalid(f'The input receipt handle "{handle}" is not a valid receipt handle.')
-        _, seq, receive_index = parsed
-        return q.messages.get(seq), receive_index
+    def _resolve(self, q: Queue, handles: list[str]) -> list[tuple[Msg | None, int] | errors.BrokerError]:
+        """For each receipt handle, the message it names (None if gone) and the receive it came from, or the
+        error of a handle that is not one of this queue's."""
+        get, queue_id = q.messages.get, q.queue_id
+        return [(get(parsed[1]), parsed[2]) if parsed is not None and parsed[0] == queue_id else
+                errors.ReceiptHandleIsInvalid(f'The input receipt handle "{handle}" is not a valid receipt handle.')
+                for handle, parsed in zip(handles, parse_receipt_handles(handles), strict=True)]
 
     def _delete_messages(self, cmd: DeleteMessages, meta: Meta,
                          changes: ChangeSink) -> list[errors.BrokerError | None]:
         q = self._queue(cmd.account, cmd.name)
         results: list[errors.BrokerError | None] = []
-        for _entry_id, handle in cmd.entries:
-            try:
-                msg, receive_index = self._resolve(q, handle)
-            except errors.BrokerError as exc:
-                results.append(exc)
+        for found in self._resolve(q, [handle for _entry_id, handle in cmd.entries]):
+            if isinstance(found, errors.BrokerError):
+                results.append(found)
                 continue
+            msg, receive_index = found
             if msg is not None and msg.receipt == receive_index:
                 q.remove(msg)
                 self._record_delete(q, msg)
@@ -534,12 +533,12 @@ class SqsModel(DispatchingPart[QueueKey]):
         q.advance(ts)
         results: list[errors.BrokerError | None] = []
         woke = False
-        for _entry_id, handle, timeout in cmd.entries:
-            try:
-                msg, receive_index = self._resolve(q, handle)
-            except errors.BrokerError as exc:
-                results.append(exc)
+        for (_entry_id, handle, timeout), found in zip(cmd.entries, self._resolve(q, [e[1] for e in cmd.entries]),
+                                                      strict=True):
+            if isinstance(found, errors.BrokerError):
+                results.append(found)
                 continue
+            msg, receive_index = found
             if msg is None:
                 results.append(errors.InvalidParameterValue(
                     f"Value {handle} for parameter ReceiptHandle is invalid. Reason: Message does not exist or is "
