@@ -174,14 +174,20 @@ class SendMessages:
 
     @classmethod
     def from_wire(cls, f: list[Any]) -> SendMessages:
-        # tuple.__new__ with every field is ~2x cheaper than the NamedTuple's __new__ (a follower decodes every
-        # message); entries written before group_id/dedup_id existed have 10 fields and take the defaults.
+        # tuple.__new__ of the decoded list itself, its attribute lists made tuples in place, is ~3x cheaper than
+        # the NamedTuple's __new__ (a follower decodes every message); entries written before group_id/dedup_id
+        # existed have 10 fields and take the defaults.
         new = tuple.__new__
-        return cls(f[0], f[1], f[2], tuple(
-            new(SendEntry, (e[0], e[1], e[2], e[3], e[4], e[5], _attrs(e[6]), e[7], _attrs(e[8]), e[9], e[10], e[11]))
-            if len(e) == 12 else
-            SendEntry(e[0], e[1], e[2], e[3], e[4], e[5], _attrs(e[6]), e[7], _attrs(e[8]), e[9], *e[10:12])
-            for e in f[3]))
+        entries = []
+        for e in f[3]:
+            if len(e) == 12:
+                e[6] = _attrs(e[6]) if e[6] else ()
+                e[8] = _attrs(e[8]) if e[8] else ()
+                entries.append(new(SendEntry, e))
+            else:
+                entries.append(SendEntry(e[0], e[1], e[2], e[3], e[4], e[5], _attrs(e[6]), e[7], _attrs(e[8]), e[9],
+                                         *e[10:12]))
+        return cls(f[0], f[1], f[2], tuple(entries))
 
 
 @dataclass(frozen=True, slots=True)
