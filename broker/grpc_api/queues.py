@@ -219,7 +219,8 @@ class QueuesServicer:
     async def Delete(self, request: pb.DeleteRequest, context: Context) -> pb.BatchResponse:
         try:
             account, name = self._target(request.queue)
-            command = DeleteMessages(account, name, tuple((str(i), h) for i, h in enumerate(request.receipt_handles)))
+            handles = request.receipt_handles
+            command = DeleteMessages(account, name, tuple(zip(_entry_ids(len(handles)), handles, strict=True)))
             return await self._settle(command)
         except Exception as exc:
             await abort(context, exc)
@@ -378,6 +379,14 @@ class _ConsumeSession:
         if token:
             self._out.put_nowait(pb.ConsumeResponse(settled=pb.Settled(token=token, failures=response.failures)))
 
+
+
+_ENTRY_IDS = tuple(str(i) for i in range(MAX_RECEIVE))
+
+
+def _entry_ids(count: int) -> tuple[str, ...]:
+    """Entry ids "0", "1", ... for a batch of ``count`` (the commands carry the ids SQS's batch calls have)."""
+    return _ENTRY_IDS[:count] if count <= len(_ENTRY_IDS) else tuple(map(str, range(count)))
 
 
 def _check_batch_bytes(total: int) -> None:

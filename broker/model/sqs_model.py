@@ -443,7 +443,7 @@ class SqsModel(DispatchingPart[QueueKey]):
         out: list[ReceivedMessage] = []
         reply = meta.reply  # a follower applying the leader's receive discards the messages: skip building them
         count = 0
-        taken: list[tuple[int, int, int]] = []
+        taken: list[tuple[int, int, int]] | None = [] if cmd.attempt_id is not None and q.fifo else None
         moved = 0
         dirty = self._dirty
         with contextlib.closing(self._walk(q, ts)) as walk:
@@ -465,13 +465,14 @@ class SqsModel(DispatchingPart[QueueKey]):
                     out.append(_new_tuple(ReceivedMessage, (
                         msg.stored, make_receipt_handle(q.queue_id, msg.seq, meta.index), msg.receive_count,
                         msg.first_receive_ts)))
-                taken.append((msg.seq, meta.index, visible_at))
+                if taken is not None:  # a FIFO receive attempt remembers what it took
+                    taken.append((msg.seq, meta.index, visible_at))
                 count += 1
                 if count >= wanted:
                     break
         if (timeout == 0 and count) or moved:
             self.wakeups.add((q.account, q.name))
-        if cmd.attempt_id is not None and q.fifo and count:
+        if taken and cmd.attempt_id is not None:
             record_attempt(q, cmd.attempt_id, tuple(taken), ts, changes)
         return out
 

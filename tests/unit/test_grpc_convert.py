@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from broker.grpc_api.convert import SHORT_BODY, plain_bodies
+from broker.grpc_api.queues import _entry_ids
 from broker.sqs.messages import plain_send_entries, plain_send_entry
 from proto.broker.v1 import queues_pb2 as pb
 
@@ -43,3 +44,8 @@ def test_batch_entries_are_the_single_entry_path_s_with_the_stored_body() -> Non
         assert entry._replace(message_id="", body="") == alone._replace(message_id="", body="")
         assert entry.body == f"sealed-{text}" and entry.size == len(text)
     assert len({e.message_id for e in plain_send_entries(["x"] * 100)}) == 100
+
+
+def test_entry_ids_count_from_zero_for_any_batch_size() -> None:
+    assert _entry_ids(3) == ("0", "1", "2") and _entry_ids(0) == ()
+    assert _entry_ids(1001) == tuple(str(i) for i in range(1001))
