@@ -110,8 +110,11 @@ class SpawnedServer(_Managed):
 
     def launch(self) -> None:
         """Start the process without waiting (a cluster starts every node before any can be ready)."""
+        # In its temp dir, not ours: run as ``python -m`` (no ``raftmq`` script, or --server-profile) a server in
+        # our directory would import this checkout's code ahead of a PYTHONPATH naming another one (an A/B's base).
         with self.log_path.open("wb") as log:
-            self.proc = subprocess.Popen(self.argv, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL)
+            self.proc = subprocess.Popen(self.argv, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL,
+                                         cwd=self.tmp)
 
     def wait_ready(self) -> SpawnedServer:
         """Block until the ready line; on failure stop the process and raise with its log's tail."""
