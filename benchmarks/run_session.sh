@@ -13,7 +13,7 @@
 # interface by themselves, so the whole session (every server and its load generator) runs inside a fresh network
 # namespace with only loopback up (`unshare -n`, needs root): nothing is reachable from outside and no other address
 # is ever a target. A peer that could not be installed is skipped and named in session.md.
-# Runtime with the defaults: 12 minutes on 2 cores (36 targets x 3 runs; see RESULTS.md, 19:14-19:26).
+# Runtime with the defaults: ~13 minutes on 2 cores (40 targets x 3 runs; see RESULTS.md, 19:14-19:26).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PEERS=${PEERS_DIR:-/tmp/raftmq-peers}
@@ -81,7 +81,9 @@ sns|sns-fanout|raftmq raftmq3 moto localstack|--processes 1 --connections 16 --s
 kinesis-put|kinesis-put|raftmq raftmq3 kinesalite kinesis-local moto localstack|--processes 1 --connections 8 --shards 4 --records 100
 kinesis-cycle|kinesis-cycle|raftmq raftmq3 kinesalite kinesis-local moto localstack|--processes 1 --connections 8 --shards 4 --records 100
 grpc-batch|grpc-batch|raftmq raftmq3|--processes 2 --connections 8 --batch 100
+grpc-batch-1000|grpc-batch|raftmq raftmq3|--processes 1 --connections 4 --batch 1000
 grpc-stream|grpc-stream|raftmq raftmq3|--processes 2 --connections 2 --batch 100 --consumers 2
+grpc-stream-1000|grpc-stream|raftmq raftmq3|--processes 2 --connections 2 --batch 1000 --consumers 2 --max-in-flight 4000
 grpc-put|grpc-streams-put|raftmq raftmq3|--processes 2 --connections 4 --records 500
 grpc-tail|grpc-streams-tail|raftmq raftmq3|--processes 2 --connections 4 --shards 4 --records 100
 "
