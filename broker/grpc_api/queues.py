@@ -380,7 +380,6 @@ class _ConsumeSession:
             self._out.put_nowait(pb.ConsumeResponse(settled=pb.Settled(token=token, failures=response.failures)))
 
 
-
 _ENTRY_IDS = tuple(str(i) for i in range(MAX_RECEIVE))
 
 

@@ -244,10 +244,12 @@ class SqsService:
         """``bodies`` as a queue's messages keep them (sealed when it is encrypted), or None when the queue keeps
         them as they are; for entries built with their stored body at once (``send_entries(..., sealed=True)``)
         rather than built and then rebuilt sealed."""
-        key = _sealing_key((await self._known_queue(account, name)).attributes)
-        if key is None or self._sealer is None:
-            return None
         sealer = self._sealer
+        if sealer is None:
+            return None
+        key = _sealing_key((await self._known_queue(account, name)).attributes)
+        if key is None:
+            return None
         return await self._sealing(lambda: sealer.seal_texts(key, bodies))
 
     async def _known_queue(self, account: str, name: str) -> Queue:

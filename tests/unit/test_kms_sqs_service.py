@@ -189,3 +189,11 @@ async def test_stored_bodies_are_what_the_queue_keeps_and_send_them_as_built(env
         await env.service.stored_bodies("000000000000", (await env.queue("off", KmsMasterKeyId="alias/off"))
                                         .rsplit("/", 1)[1], ["x"])
     assert info.value.code == "KmsDisabled"
+
+
+async def test_a_node_without_a_sealer_stores_bodies_as_they_are() -> None:
+    env = Env()  # no sealer: SqsManagedSseEnabled queues keep bodies in clear, as sending them always did
+    url = await env.queue("sse")
+    assert await env.service.stored_bodies("000000000000", "sse", ["one"]) is None
+    await env.service.send_entries("000000000000", "sse", "000000000000", plain_send_entries(["one"]), sealed=True)
+    assert [m["Body"] for m in await _receive(env, url)] == ["one"]
