@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from broker.client.aio import AsyncClient
 
 _ACK, _NACK, _EXTEND = "ack", "nack", "extend"
+CLOSE_SETTLE_S = 5.0  # how long close() waits for settlements still on their way
 Pending = tuple[str, str, int, "asyncio.Future[None]"]  # (kind, receipt handle, extension seconds, future)
 
 
@@ -58,6 +59,18 @@ class ConsumedMessage:
         """Keep the message invisible for ``seconds`` more."""
         await self._consumer.settle(_EXTEND, self.message.receipt_handle, seconds)
 
+    def ack_nowait(self) -> None:
+        """``ack()`` without waiting for it to be durable: a loop that awaits every ack handles one message per
+        commit (a few hundred a second), one that does not runs at the stream's pace. The acks still travel on the
+        stream, one request per loop turn, and ``close()`` waits for them. One that fails (the handle expired, say)
+        is counted in ``Consumer.failed_settlements`` and the message comes back after its visibility timeout, as
+        SQS does after a lost delete."""
+        self._consumer.settle_nowait(_ACK, self.message.receipt_handle)
+
+    def nack_nowait(self) -> None:
+        """``nack()`` without waiting, as ``ack_nowait``."""
+        self._consumer.settle_nowait(_NACK, self.message.receipt_handle)
+
 
 class Consumer:
     """Created by ``AsyncClient.consumer``; the stream opens at the first iteration, ``close()`` ends it."""
@@ -79,6 +92,7 @@ class Consumer:
         self._task: asyncio.Task[None] | None = None
         self._closed = False
         self.reconnects = 0
+        self.failed_settlements = 0  # settlements made with *_nowait that failed (or were cut off by close)
 
     def __aiter__(self) -> Consumer:
         return self
@@ -100,7 +114,11 @@ class Consumer:
         await self.close()
 
     async def close(self) -> None:
-        """End the stream; messages not acked become visible again after their visibility timeout."""
+        """End the stream once the settlements made so far are confirmed (at most ``CLOSE_SETTLE_S``); messages
+        not acked become visible again after their visibility timeout."""
+        waiting = [p[3] for p in itertools.chain(self._unsent, *self._sent.values())]
+        if waiting and self._call is not None:
+            await asyncio.wait(waiting, timeout=CLOSE_SETTLE_S)
         self._closed = True
         if self._task is not None:
             self._task.cancel()
@@ -114,12 +132,23 @@ class Consumer:
     # -- settlements -------------------------------------------------------------------------------------------
 
     async def settle(self, kind: str, handle: str, seconds: int = 0) -> None:
+        await self._queue_settlement(kind, handle, seconds)
+
+    def settle_nowait(self, kind: str, handle: str, seconds: int = 0) -> None:
+        """``settle`` without waiting: a failure is counted in ``failed_settlements`` rather than raised."""
+        self._queue_settlement(kind, handle, seconds).add_done_callback(self._count_failure)
+
+    def _queue_settlement(self, kind: str, handle: str, seconds: int) -> asyncio.Future[None]:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._unsent.append((kind, handle, seconds, future))
         if not self._flush_scheduled:
             self._flush_scheduled = True
             asyncio.get_running_loop().call_soon(self._schedule_flush)
-        await future
+        return future
+
+    def _count_failure(self, future: asyncio.Future[None]) -> None:
+        if not future.cancelled() and future.exception() is not None:  # retrieved: asyncio logs nothing
+            self.failed_settlements += 1
 
     def _schedule_flush(self) -> None:
         self._flush_scheduled = False

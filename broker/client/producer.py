@@ -24,6 +24,8 @@ class Producer:
         self._futures: list[asyncio.Future[pb.SendResult]] = []
         self._timer: asyncio.TimerHandle | None = None
         self._inflight: set[asyncio.Task[None]] = set()
+        self._failures: list[BaseException] = []  # of send_nowait, until the next flush raises them
+        self.failed = 0  # send_nowait failures raised by flush so far
 
     async def __aenter__(self) -> Producer:
         return self
@@ -33,6 +35,18 @@ class Producer:
 
     async def send(self, body: str | pb.SendEntry) -> pb.SendResult:
         """Queue one message for the next batch; resolves with its result, raises RaftMQError if it failed."""
+        return await self._queue(body)
+
+    def send_nowait(self, body: str | pb.SendEntry) -> asyncio.Future[pb.SendResult]:
+        """``send`` without waiting: the message joins the next batch and the future resolves as ``send`` would.
+        A loop that awaits every send sends one batch per commit (a few hundred messages a second); one that does
+        not fills batches. A failure is raised by the next ``flush()`` (or ``close()``) as well, so that none goes
+        unseen when nobody awaits the future."""
+        future = self._queue(body)
+        future.add_done_callback(self._keep_failure)
+        return future
+
+    def _queue(self, body: str | pb.SendEntry) -> asyncio.Future[pb.SendResult]:
         future: asyncio.Future[pb.SendResult] = asyncio.get_running_loop().create_future()
         self._entries.append(pb.SendEntry(body=body) if isinstance(body, str) else body)
         self._futures.append(future)
@@ -40,13 +54,24 @@ class Producer:
             self._dispatch()
         elif self._timer is None:
             self._timer = asyncio.get_running_loop().call_later(self.linger_s, self._dispatch)
-        return await future
+        return future
+
+    def _keep_failure(self, future: asyncio.Future[pb.SendResult]) -> None:
+        if not future.cancelled():
+            failure = future.exception()  # retrieved: asyncio logs nothing
+            if failure is not None:
+                self._failures.append(failure)
 
     async def flush(self) -> None:
-        """Send what is pending now and wait for every batch in flight."""
+        """Send what is pending now and wait for every batch in flight; raise the first failure of a
+        ``send_nowait`` since the last flush (``failed`` counts them all)."""
         self._dispatch()
         while self._inflight:
             await asyncio.gather(*self._inflight, return_exceptions=True)
+        if self._failures:
+            failures, self._failures = self._failures, []
+            self.failed += len(failures)
+            raise failures[0]
 
     async def close(self) -> None:
         await self.flush()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Coroutine, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from typing import Any, TypeVar
 
 from broker.client.aio import AsyncClient
@@ -137,6 +137,13 @@ class SyncMessage:
     def extend(self, seconds: int) -> None:
         self._client._run(self._inner.extend(seconds))
 
+    def ack_nowait(self) -> None:
+        """``ack()`` without waiting for the server (``ConsumedMessage.ack_nowait``)."""
+        self._client._run(_on_loop(self._inner.ack_nowait))
+
+    def nack_nowait(self) -> None:
+        self._client._run(_on_loop(self._inner.nack_nowait))
+
 
 class SyncConsumer:
     def __init__(self, client: Client, inner: Consumer) -> None:
@@ -159,6 +166,11 @@ class SyncConsumer:
 
     def close(self) -> None:
         self._client._run(self._inner.close())
+
+
+async def _on_loop(call: Callable[[], None]) -> None:
+    """``call()`` on the client's loop, where its consumer's state lives."""
+    call()
 
 
 async def _make(addresses: str | Sequence[str], options: dict[str, Any]) -> AsyncClient:

@@ -214,6 +214,26 @@ async def test_consumer_with_producer_gets_every_message_once(client: AsyncClien
         "ApproximateNumberOfMessages": "0", "ApproximateNumberOfMessagesNotVisible": "0"}
 
 
+async def test_loops_that_do_not_wait_lose_nothing(client: AsyncClient, name: str) -> None:
+    """``send_nowait`` and ``ack_nowait``: every message sent once and deleted once, and close() waits for both."""
+    await client.create_queue(name)
+    async with client.producer(name, linger_ms=1, max_batch=100) as producer:
+        futures = [producer.send_nowait(f"n{i}") for i in range(1000)]
+        assert not any(f.done() for f in futures)  # queued, not sent: the loop did not wait
+    assert len({f.result().message_id for f in futures}) == 1000 and producer.failed == 0
+    seen: list[str] = []
+    async with client.consumer(name, max_in_flight=500, max_batch=100) as consumer:
+        async for message in consumer:
+            message.ack_nowait()
+            seen.append(message.body)
+            if len(seen) == 1000:
+                break
+    assert sorted(seen) == sorted(f"n{i}" for i in range(1000)) and consumer.failed_settlements == 0
+    assert await client.get_queue_attributes(name, ["ApproximateNumberOfMessages",
+                                                    "ApproximateNumberOfMessagesNotVisible"]) == {
+        "ApproximateNumberOfMessages": "0", "ApproximateNumberOfMessagesNotVisible": "0"}
+
+
 async def test_consume_holds_at_most_max_in_flight_unsettled(client: AsyncClient, name: str) -> None:
     await client.create_queue(name)
     await client.send(name, [f"m{i}" for i in range(100)])
@@ -266,11 +286,15 @@ def test_sync_consumer(address: str, name: str) -> None:
         seen = []
         with client.consume(name, max_in_flight=2) as consumer:
             for message in consumer:
-                message.ack()
+                if message.body == "s2":
+                    message.ack_nowait()  # confirmed by close(), like the others
+                else:
+                    message.ack()
                 seen.append(message.body)
                 if len(seen) == 3:
                     break
         assert sorted(seen) == ["s1", "s2", "s3"]
+        assert client.receive(name, 10, wait_seconds=0) == []  # all three deleted
         client.topics.create(name)  # the stream and topic calls have blocking forms too
         assert name in client.topics.list_topics()
         assert client.cluster_status().role == "leader"

@@ -57,6 +57,20 @@ async def test_flush_sends_what_lingers() -> None:
     assert (await pending).message_id == "id-late"
 
 
+async def test_send_nowait_fills_batches_and_flush_raises_a_failure_nobody_awaited() -> None:
+    fake = FakeClient()
+    producer = _producer(fake, linger_ms=60_000, max_batch=3)
+    futures = [producer.send_nowait(body) for body in ("a", "bad", "c", "d")]
+    assert fake.batches == []  # nothing sent yet: the first batch goes on the next loop turn
+    with pytest.raises(RaftMQError) as caught:
+        await producer.flush()
+    assert caught.value.code == "InvalidMessageContents" and producer.failed == 1
+    assert fake.batches == [["a", "bad", "c"], ["d"]]
+    assert [f.result().message_id for f in (futures[0], *futures[2:])] == ["id-a", "id-c", "id-d"]
+    await producer.flush()  # raised once
+    assert producer.failed == 1
+
+
 class FakeCall:
     """A Consume call that records writes; settlements are answered by the test."""
 
@@ -111,3 +125,26 @@ def test_backoff_is_bounded() -> None:
     assert all(0 <= client.backoff(a) <= 0.5 for a in range(20))
     with pytest.raises(ValueError):
         AsyncClient([])
+
+
+async def test_nowait_settlements_travel_together_count_failures_and_close_waits_for_them() -> None:
+    consumer = Consumer(FakeClient(), "q", max_in_flight=10, max_batch=10,  # type: ignore[arg-type]
+                        visibility_timeout=None)
+    call = FakeCall()
+    consumer._call = call
+    for handle in ("a", "b", "c"):
+        ConsumedMessage(consumer, pb.Message(receipt_handle=handle)).ack_nowait()  # returns at once
+    ConsumedMessage(consumer, pb.Message(receipt_handle="d")).nack_nowait()
+    while len(call.writes) < 2:
+        await asyncio.sleep(0)
+    acks = next(w.ack for w in call.writes if w.WhichOneof("kind") == "ack")
+    nacks = next(w.nack for w in call.writes if w.WhichOneof("kind") == "nack")
+    assert list(acks.receipt_handles) == ["a", "b", "c"] and list(nacks.receipt_handles) == ["d"]
+    closing = asyncio.ensure_future(consumer.close())
+    await asyncio.sleep(0.01)
+    assert not closing.done()  # close waits for the settlements on their way
+    failure = pb.EntryFailure(index=1, error=errors_pb2.ErrorDetail(code="ReceiptHandleIsInvalid"))
+    consumer._settled(pb.Settled(token=acks.token, failures=[failure]))
+    consumer._settled(pb.Settled(token=nacks.token))
+    await closing
+    assert consumer.failed_settlements == 1
