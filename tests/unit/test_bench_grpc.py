@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import grpc
 import pytest
 
-from benchmarks import cli, grpcload, runner
+from benchmarks import cli, clientloop, grpcload, runner
 from benchmarks.awsjson import Target
 from benchmarks.fakegrpc import LAG_MS, MISSING, FakeBroker, serve
 from benchmarks.pacing import closed
@@ -191,3 +191,15 @@ def test_received_runs_share_a_stamp_yet_every_message_is_counted_and_checked() 
     assert stats.errors == {"Receive:MD5Mismatch": 1} and stats.counters == {"received": 6}
     hist = stats.latency["lat"]
     assert hist.count == 6 and hist.max - hist.min in range(1_999, 2_001)  # a's three and b's three, 2 ms apart
+
+
+@pytest.mark.parametrize("wait", [True, False])
+async def test_client_loops_send_and_ack_every_message_through_the_client(
+        fake: tuple[FakeBroker, Target], wait: bool) -> None:
+    broker, target = fake
+    rates = await clientloop.measure(target.grpc, 35, wait=wait)
+    assert rates.failed == 0 and rates.sent_per_s > 0 and rates.consumed_per_s > 0
+    assert broker.entries["Send"] == 35 and broker.entries["Ack"] >= 35  # the fake pushes 7 at a time
+    assert broker.calls["CreateQueue"] == broker.calls["DeleteQueue"] == 1
+    if not wait:
+        assert broker.calls["Send"] == 1  # queued without waiting: one batch
