@@ -41,7 +41,8 @@ class Producer:
         """``send`` without waiting: the message joins the next batch and the future resolves as ``send`` would.
         A loop that awaits every send sends one batch per commit (a few hundred messages a second); one that does
         not fills batches. A failure is raised by the next ``flush()`` (or ``close()``) as well, so that none goes
-        unseen when nobody awaits the future."""
+        unseen when nobody awaits the future. Batches leave only when the caller awaits something: a loop that
+        runs forever should ``await flush()`` now and then, which also bounds what waits in memory."""
         future = self._queue(body)
         future.add_done_callback(self._keep_failure)
         return future
