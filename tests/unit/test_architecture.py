@@ -76,7 +76,9 @@ def test_front_ends_hold_no_queue_semantics() -> None:
 
 
 def test_benchmarks_talk_to_the_server_over_the_network_only() -> None:
-    assert _violations("benchmarks", lambda name: _top(name) not in {"broker", "cluster", "storage"}) == []
+    # broker.client is the gRPC client we ship, a network client like boto3: benchmarks.clientloop measures it.
+    assert _violations("benchmarks", lambda name: _top(name) not in {"broker", "cluster", "storage"}
+                       or name == "broker.client" or name.startswith("broker.client.")) == []
 
 
 @pytest.mark.parametrize("package", ["broker", "cluster", "storage", "benchmarks"])
