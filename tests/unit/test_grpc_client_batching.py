@@ -141,7 +141,8 @@ async def test_nowait_settlements_travel_together_count_failures_and_close_waits
     nacks = next(w.nack for w in call.writes if w.WhichOneof("kind") == "nack")
     assert list(acks.receipt_handles) == ["a", "b", "c"] and list(nacks.receipt_handles) == ["d"]
     closing = asyncio.ensure_future(consumer.close())
-    await asyncio.sleep(0.01)
+    for _ in range(20):  # loop turns, not time: nothing but the settlements can let close() go on
+        await asyncio.sleep(0)
     assert not closing.done()  # close waits for the settlements on their way
     failure = pb.EntryFailure(index=1, error=errors_pb2.ErrorDetail(code="ReceiptHandleIsInvalid"))
     consumer._settled(pb.Settled(token=acks.token, failures=[failure]))
