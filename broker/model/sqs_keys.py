@@ -51,14 +51,9 @@ def make_receipt_handle(queue_id: int, seq: int, receive_index: int) -> str:
     return binascii.b2a_base64(_HANDLE.pack(_HANDLE_VERSION, queue_id, seq, receive_index), newline=False).decode()
 
 
-def parse_receipt_handle(handle: str) -> tuple[int, int, int] | None:
-    """(queue id, seq, receive index), or None when ``handle`` is not one of ours."""
-    return parse_receipt_handles((handle,))[0]
-
-
 def parse_receipt_handles(handles: Iterable[str]) -> list[tuple[int, int, int] | None]:
-    """``parse_receipt_handle`` of each of ``handles``: one call for a batch (every node applies every delete, and
-    a call per handle cost as much as the parsing)."""
+    """(queue id, seq, receive index) of each of ``handles``, None for one that is not ours: one call for a batch
+    (every node applies every delete, and a call per handle cost as much as the parsing)."""
     a2b, unpack, size = binascii.a2b_base64, _HANDLE.unpack, _HANDLE.size
     out: list[tuple[int, int, int] | None] = []
     for handle in handles:
